@@ -1,0 +1,20 @@
+// dotnet run -c Release --project tools/Bench -- <suite>…   Each suite prints its own table.
+namespace ArTar.Bench;
+
+internal static class Program
+{
+    private static readonly Dictionary<string, (string What, Func<string[], int> Run)> Suites = new()
+    {
+    };
+
+    private static int Main(string[] args)
+    {
+        if (args.Length == 0 || !Suites.TryGetValue(args[0], out var suite))
+        {
+            Console.Error.WriteLine("usage: ArTar.Bench <suite> [options]   suites:");
+            foreach (var (name, s) in Suites) Console.Error.WriteLine($"  {name,-12} {s.What}");
+            return args.Length == 0 ? 0 : 2;
+        }
+        return suite.Run(args[1..]);
+    }
+}
