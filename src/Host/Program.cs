@@ -1,1 +1,43 @@
-return 0;
+using ArTar.Cli;
+using ArTar.Configuration;
+using ArTar.Data;
+
+namespace ArTar;
+
+/// <summary>The artar command line: train, eval, generate, data get. Exit codes: 0 ok, 1 run failed, 2 bad input.</summary>
+public static class Program
+{
+    public const int Ok = 0, Failed = 1, BadInput = 2;
+
+    public static int Main(string[] args)
+    {
+        try
+        {
+            return Run(args, Console.Out, Console.Error);
+        }
+        catch (Exception e) when (e is UsageException or ConfigException or DataException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return BadInput;
+        }
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            stdout.Write(Help.Overview);
+            return args.Length == 0 ? BadInput : Ok;
+        }
+        return args[0] switch
+        {
+            "train" => Commands.Train(args[1..], stdout, stderr),
+            "eval" => Commands.Eval(args[1..], stdout, stderr),
+            "generate" => Commands.Generate(args[1..], stdout, stderr),
+            "data" => Commands.Data(args[1..], stdout, stderr),
+            // `artar config/ptb-650.json` means `artar train config/ptb-650.json`.
+            var first when first.EndsWith(".json", StringComparison.OrdinalIgnoreCase) => Commands.Train(args, stdout, stderr),
+            var other => throw new UsageException($"unknown command \"{other}\"; the commands are train, eval, generate, data (see `artar --help`)"),
+        };
+    }
+}

@@ -1,0 +1,70 @@
+namespace ArTar.Cli;
+
+/// <summary>A command-line mistake: one line for the user, exit code 2.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>
+/// Positionals and <c>--name value</c> options of one command, checked against the options it accepts.
+/// Options listed as repeatable (e.g. --set) may appear several times; flags take no value.
+/// </summary>
+public sealed class Arguments
+{
+    private readonly Dictionary<string, List<string>> _options = new(StringComparer.Ordinal);
+
+    public List<string> Positionals { get; } = [];
+    public bool Help { get; private set; }
+
+    public static Arguments Parse(string command, IReadOnlyList<string> args, IReadOnlyCollection<string> valued,
+        IReadOnlyCollection<string>? repeatable = null)
+    {
+        var parsed = new Arguments();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string a = args[i];
+            if (a is "--help" or "-h") { parsed.Help = true; continue; }
+            if (!a.StartsWith("--", StringComparison.Ordinal) || a == "--")
+            {
+                parsed.Positionals.Add(a);
+                continue;
+            }
+            string name = a, value;
+            int eq = a.IndexOf('=');
+            if (eq > 0) { name = a[..eq]; value = a[(eq + 1)..]; }
+            else
+            {
+                if (!valued.Contains(name))
+                    throw new UsageException($"artar {command}: unknown option {name}; see `artar {command} --help`");
+                if (i + 1 >= args.Count)
+                    throw new UsageException($"artar {command}: option {name} needs a value; see `artar {command} --help`");
+                value = args[++i];
+            }
+            if (!valued.Contains(name))
+                throw new UsageException($"artar {command}: unknown option {name}; see `artar {command} --help`");
+            if (!parsed._options.TryGetValue(name, out var list))
+                parsed._options[name] = list = [];
+            else if (repeatable is null || !repeatable.Contains(name))
+                throw new UsageException($"artar {command}: option {name} given twice");
+            list.Add(value);
+        }
+        return parsed;
+    }
+
+    public string? Get(string name) => _options.TryGetValue(name, out var v) ? v[^1] : null;
+
+    public IReadOnlyList<string> All(string name) => _options.TryGetValue(name, out var v) ? v : [];
+
+    public T Get<T>(string command, string name, T fallback, Func<string, T?> parse, string expected) where T : struct
+    {
+        string? raw = Get(name);
+        if (raw is null) return fallback;
+        return parse(raw) ?? throw new UsageException($"artar {command}: {name} {raw}: expected {expected}");
+    }
+
+    public string One(string command, string what)
+    {
+        if (Positionals.Count == 1) return Positionals[0];
+        throw new UsageException(Positionals.Count == 0
+            ? $"artar {command}: missing {what}; see `artar {command} --help`"
+            : $"artar {command}: expected one {what}, got {string.Join(' ', Positionals)}; see `artar {command} --help`");
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text;
+using ArTar.Configuration;
+
+namespace ArTar.Cli;
+
+/// <summary>Texts of --help, written for a newcomer.</summary>
+public static class Help
+{
+    public const string Overview = """
+        artar — word-level RNN language models with activation regularization (AR) and temporal
+        activation regularization (TAR), after Merity, McCann & Socher (2017).
+
+        usage:
+          artar CONFIG [options]                      same as `artar train CONFIG`
+          artar train CONFIG [options]                train a model; CONFIG is a file from config/
+          artar eval RUN_DIR|CHECKPOINT [options]     perplexity of a saved model
+          artar generate RUN_DIR|CHECKPOINT [options] sample text from a saved model
+          artar data get ptb|wikitext-2 [--data DIR]  download a corpus (md5-verified)
+          artar COMMAND --help                        the options of one command
+
+        examples:
+          artar data get ptb
+          artar config/ptb-tiny.json                  a small model that trains on a CPU in minutes
+          artar config/ptb-650.json --device cuda     the paper's PTB model (Table 3) on a GPU
+          artar train config/ptb-650.json --set alpha=2 --set beta=1
+          artar eval runs/ptb-650-20261126-120000 --split test
+
+        Data: the corpus folder is --data DIR, else $ARTAR_DATA, else the config's "data" path (data/ptb).
+        DIR may be the corpus folder itself or a folder holding ptb/ and wikitext-2/.
+
+        """;
+
+    public static string Train()
+    {
+        var b = new StringBuilder("""
+            usage: artar train CONFIG [options]
+
+            Trains the model CONFIG describes (SGD, clipping, lr ÷ 4 when validation does not improve), writes
+            runs/<config>-<time>/ with metrics, checkpoints and curves, and reports test perplexity of the best model.
+
+            options:
+              --device auto|cpu|cuda   where to train (default auto: the GPU if CUDA, cuBLAS and cuDNN load, else the CPU)
+              --set KEY=VALUE          override one config key; may be repeated (e.g. --set epochs=5)
+              --run-dir DIR            write the run here instead of runs/<config>-<time>/
+              --resume RUN_DIR         continue a stopped run from its last checkpoint
+              --data DIR               corpus folder, or a folder holding it (see `artar --help`)
+
+            config keys:
+
+            """);
+        foreach (var (name, kind, help) in RunConfig.Describe())
+            b.AppendLine($"  {name,-17} {kind,-16} {help}");
+        return b.ToString();
+    }
+
+    public const string Eval = """
+        usage: artar eval RUN_DIR|CHECKPOINT [--split valid|test] [--device auto|cpu|cuda] [--data DIR]
+
+        Prints the perplexity exp(mean cross-entropy) of a saved model (the run's best.safetensors when given a
+        run directory) on the validation or test split (default test), without dropout, batch size from its config.
+
+        """;
+
+    public const string Generate = """
+        usage: artar generate RUN_DIR|CHECKPOINT [--words N] [--temperature T] [--seed S] [--device auto|cpu|cuda]
+
+        Samples N words (default 100) from a saved model at temperature T (default 1.0) with seed S; <eos> and
+        <unk> are never chosen, one paragraph per sample.
+
+        """;
+
+    public const string Data = """
+        usage: artar data get ptb|wikitext-2 [--data DIR]
+
+        Downloads train.txt, valid.txt and test.txt of the corpus into DIR/<corpus>/ (default data/), verifying
+        each file's md5; files already present and correct are kept.
+
+        """;
+}

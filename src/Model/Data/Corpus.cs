@@ -1,0 +1,172 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace ArTar.Data;
+
+/// <summary>A user-facing data error: one line, naming the file and what to do.</summary>
+public sealed class DataException(string message) : Exception(message);
+
+/// <summary>Words in order of first appearance over train, valid, test (PyTorch word_language_model's Dictionary).</summary>
+public sealed class Vocabulary
+{
+    public const string EndOfSentence = "<eos>";
+    public const string Unknown = "<unk>";
+
+    private readonly List<string> _words = [];
+    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+
+    public int Count => _words.Count;
+    public IReadOnlyList<string> Words => _words;
+    public string this[int id] => _words[id];
+
+    public int Add(string word)
+    {
+        if (!_ids.TryGetValue(word, out int id))
+        {
+            id = _words.Count;
+            _ids.Add(word, id);
+            _words.Add(word);
+        }
+        return id;
+    }
+
+    public bool TryGetId(string word, out int id) => _ids.TryGetValue(word, out id);
+
+    public static Vocabulary FromWords(IEnumerable<string> words)
+    {
+        var v = new Vocabulary();
+        foreach (var w in words)
+            if (v.Add(w) != v.Count - 1)
+                throw new DataException($"vocabulary: the word \"{w}\" appears twice");
+        return v;
+    }
+
+    /// <summary>SHA-256 of the words joined by '\n': identifies the vocabulary a checkpoint was trained with.</summary>
+    public string Hash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', _words))));
+}
+
+/// <summary>The three splits of a corpus as token ids, each line's words followed by &lt;eos&gt; (DESIGN §1).</summary>
+public sealed class Corpus
+{
+    public static readonly string[] Splits = ["train", "valid", "test"];
+
+    public required string Folder { get; init; }
+    public required Vocabulary Vocabulary { get; init; }
+    public required int[] Train { get; init; }
+    public required int[] Valid { get; init; }
+    public required int[] Test { get; init; }
+
+    public int[] Split(string name) => name switch
+    {
+        "train" => Train,
+        "valid" => Valid,
+        "test" => Test,
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "expected train, valid or test"),
+    };
+
+    /// <summary>Reads folder/{train,valid,test}.txt; the vocabulary grows over the splits in that order.</summary>
+    /// <param name="maxTrainTokens">keep only the first N training tokens (0 = all); the vocabulary still covers every split.</param>
+    public static Corpus Load(string folder, long maxTrainTokens = 0, long maxEvalTokens = 0)
+    {
+        var vocab = new Vocabulary();
+        var splits = new int[3][];
+        for (int s = 0; s < 3; s++)
+        {
+            string path = Path.Combine(folder, Splits[s] + ".txt");
+            if (!File.Exists(path))
+                throw new DataException(Directory.Exists(folder)
+                    ? $"{path}: file not found; the corpus folder needs train.txt, valid.txt and test.txt (`artar data get ptb` downloads PTB)"
+                    : $"{folder}: data folder not found; run `artar data get ptb` (or wikitext-2), pass --data DIR, or set ARTAR_DATA");
+            splits[s] = Tokenize(path, vocab);
+            if (splits[s].Length < 2)
+                throw new DataException($"{path}: holds fewer than 2 tokens; is it the right file?");
+        }
+        return new Corpus
+        {
+            Folder = folder,
+            Vocabulary = vocab,
+            Train = Truncate(splits[0], maxTrainTokens),
+            Valid = Truncate(splits[1], maxEvalTokens),
+            Test = Truncate(splits[2], maxEvalTokens),
+        };
+    }
+
+    /// <summary>Each line split on whitespace, plus &lt;eos&gt; — blank lines too, as word_language_model does.</summary>
+    public static int[] Tokenize(string path, Vocabulary vocab)
+    {
+        var ids = new List<int>(1 << 20);
+        try
+        {
+            foreach (string line in File.ReadLines(path, Encoding.UTF8))
+            {
+                foreach (var word in line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+                    ids.Add(vocab.Add(word));
+                ids.Add(vocab.Add(Vocabulary.EndOfSentence));
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        {
+            throw new DataException($"{path}: cannot read ({e.Message})");
+        }
+        return [.. ids];
+    }
+
+    private static int[] Truncate(int[] tokens, long max) => max > 0 && max < tokens.Length ? tokens[..(int)max] : tokens;
+
+    /// <summary>
+    /// The corpus folder to read: --data, else ARTAR_DATA, else the config's path. The first two may name the
+    /// corpus folder itself (it holds train.txt) or a root holding it under the config's folder name (…/ptb).
+    /// </summary>
+    public static string ResolveFolder(string configData, string? cliData, string? environmentData)
+    {
+        string? root = !string.IsNullOrEmpty(cliData) ? cliData : !string.IsNullOrEmpty(environmentData) ? environmentData : null;
+        if (root is null) return configData;
+        if (File.Exists(Path.Combine(root, "train.txt"))) return root;
+        return Path.Combine(root, Path.GetFileName(Path.TrimEndingDirectorySeparator(configData)));
+    }
+}
+
+/// <summary>
+/// A token stream laid out as B contiguous columns (word_language_model's batchify): row t, column b holds
+/// stream[b·Rows + t]; the stream is cut to a multiple of B.
+/// </summary>
+public sealed class BatchedStream
+{
+    private readonly int[] _data;   // [Rows, Columns] row-major
+
+    public int Rows { get; }
+    public int Columns { get; }
+
+    public BatchedStream(ReadOnlySpan<int> stream, int columns)
+    {
+        if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns));
+        Columns = columns;
+        Rows = stream.Length / columns;
+        if (Rows < 2)
+            throw new DataException($"the split has {stream.Length} tokens, too few for batch size {columns}; use a smaller batch size or more data");
+        _data = new int[Rows * columns];
+        for (int b = 0; b < columns; b++)
+            for (int t = 0; t < Rows; t++)
+                _data[t * columns + b] = stream[b * Rows + t];
+    }
+
+    public int this[int row, int column] => _data[row * Columns + column];
+
+    /// <summary>Windows of up to T rows; window k covers rows kT..kT+T-1, its targets one row later; the last may be shorter.</summary>
+    public IEnumerable<Window> Windows(int bptt)
+    {
+        for (int start = 0; start < Rows - 1; start += bptt)
+            yield return new Window(start, Math.Min(bptt, Rows - 1 - start));
+    }
+
+    public int WindowCount(int bptt) => (Rows - 1 + bptt - 1) / bptt;
+
+    /// <summary>Copies the window's inputs, [Length, Columns] row-major (x[t,b]).</summary>
+    public void Inputs(Window w, Span<int> destination) => _data.AsSpan(w.Start * Columns, w.Length * Columns).CopyTo(destination);
+
+    /// <summary>Copies the window's targets, y[t,b] = x[t+1,b].</summary>
+    public void Targets(Window w, Span<int> destination) => _data.AsSpan((w.Start + 1) * Columns, w.Length * Columns).CopyTo(destination);
+}
+
+/// <summary>Rows Start..Start+Length-1 of a <see cref="BatchedStream"/>.</summary>
+public readonly record struct Window(int Start, int Length);
