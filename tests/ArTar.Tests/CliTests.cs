@@ -34,6 +34,8 @@ public class CliTests
     [TestCase(new[] { "eval", "run", "--split", "train" }, "--split train: expected valid or test")]
     [TestCase(new[] { "generate", "run", "--words", "-3" }, "--words -3: expected a positive integer")]
     [TestCase(new[] { "data", "fetch" }, "unknown subcommand \"fetch\"")]
+    [TestCase(new[] { "data", "get", "bogus" }, "unknown corpus 'bogus'")]
+    [TestCase(new[] { "data", "get", "ptb", "--mirror", "ftp://x" }, "--mirror ftp://x: expected an http(s) URL")]
     public void BadCommandLinesAreOneLineAndExitTwo(string[] args, string expected)
     {
         var (code, _, err) = Run(args);

@@ -45,13 +45,19 @@ public static class Commands
 
     public static int Data(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var a = Arguments.Parse("data", args, ["--data"]);
+        var a = Arguments.Parse("data", args, ["--data", "--mirror"]);
         if (a.Help || a.Positionals.Count == 0) { stdout.Write(Help.Data); return a.Help ? Program.Ok : Program.BadInput; }
         if (a.Positionals[0] != "get")
             throw new UsageException($"artar data: unknown subcommand \"{a.Positionals[0]}\"; the one subcommand is get (see `artar data --help`)");
         if (a.Positionals.Count != 2)
-            throw new UsageException("artar data get: name one corpus, ptb or wikitext-2");
-        return NotBuilt("data get", "the downloader", stderr);
+            throw new UsageException($"artar data get: name one corpus, {string.Join(" or ", CorpusSources.Names)}");
+        Uri? mirror = null;
+        if (a.Get("--mirror") is { } m && (!Uri.TryCreate(m, UriKind.Absolute, out mirror) || mirror.Scheme is not ("http" or "https")))
+            throw new UsageException($"artar data get: --mirror {m}: expected an http(s) URL serving <corpus>/<split>.txt");
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        var options = new DownloadOptions { Mirror = mirror };
+        return DataDownloader.GetAsync(a.Positionals[1], a.Get("--data") ?? "data", stderr, options, cancel.Token).GetAwaiter().GetResult();
     }
 
     /// <summary>The config file, then each --set in order.</summary>

