@@ -85,6 +85,9 @@ public class RunDirectoryTests
         }
         run.Metrics.Append(new StepMetrics(4, 40, 20, 5, 5, 0, 0, 1));  // the epoch the crash interrupted
 
+        File.AppendAllText(run.Metrics.Path, "{\"kind\":\"step\",\"epoch\":4,\"st");  // torn by the crash
+
+        Assert.That(run.Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
         RunDirectory.Open(run.Path).Metrics.KeepEpochsThrough(2);
         string[] lines = File.ReadAllLines(run.Metrics.Path);
         Assert.That(lines, Has.Length.EqualTo(4));
@@ -228,6 +231,18 @@ public class RunDirectoryTests
         string last = physicalLines[0].Split('\r')[^1];
         Assert.That(last, Does.StartWith("epoch 3/80 [########################] 100/100").And.Contain("14.0k tok/s").And.Contain("ETA 0:00").And.Contain("lr 5"));
         Assert.That(physicalLines[1], Does.StartWith("end of epoch   3"), "the epoch line starts on a fresh line");
+    }
+
+    [Test]
+    public void TerminalProgressLineFitsTheTerminalWidth()
+    {
+        var output = new StringWriter();
+        var progress = new ProgressReporter(output, interactive: true, time: new ManualClock(), width: 60);
+        progress.BeginEpoch(1, 80, windows: 1327);
+        progress.Window(700, 5, 5, 20);
+        string drawn = output.ToString().Split('\r')[^1];
+        Assert.That(drawn.Length, Is.LessThan(60));
+        Assert.That(drawn, Does.StartWith("epoch 1/80      1/1327 windows"), "the bar goes first when the line is too wide");
     }
 
     [Test]

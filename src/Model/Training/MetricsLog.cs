@@ -55,7 +55,7 @@ public sealed class MetricsLog
     public IReadOnlyList<EpochMetrics> ReadEpochs()
     {
         var epochs = new List<EpochMetrics>();
-        foreach (JsonElement line in Lines())
+        foreach ((_, JsonElement line) in Lines())
         {
             if (line.GetProperty("kind").GetString() != "epoch")
                 continue;
@@ -74,32 +74,37 @@ public sealed class MetricsLog
         if (!File.Exists(Path))
             return;
         var kept = new StringBuilder();
-        foreach (string line in File.ReadAllLines(Path))
-        {
-            if (line.Length == 0)
-                continue;
-            using JsonDocument doc = JsonDocument.Parse(line);
-            if (doc.RootElement.GetProperty("epoch").GetInt32() <= epoch)
-                kept.Append(line).Append('\n');
-        }
+        foreach ((string text, JsonElement line) in Lines())
+            if (line.GetProperty("epoch").GetInt32() <= epoch)
+                kept.Append(text).Append('\n');
         AtomicFile.WriteAllText(Path, kept.ToString());
     }
 
-    private IEnumerable<JsonElement> Lines()
+    // Lines that do not parse as a JSON object with kind and epoch are skipped: a crash can tear the last line.
+    private IEnumerable<(string Text, JsonElement Line)> Lines()
     {
         if (!File.Exists(Path))
             yield break;
-        foreach (string line in File.ReadAllLines(Path))
+        foreach (string text in File.ReadAllLines(Path))
         {
-            if (line.Length == 0)
+            JsonElement line;
+            try
+            {
+                using JsonDocument doc = JsonDocument.Parse(text);
+                line = doc.RootElement.Clone();
+            }
+            catch (JsonException)
+            {
                 continue;
-            using JsonDocument doc = JsonDocument.Parse(line);
-            yield return doc.RootElement.Clone();
+            }
+            if (line.ValueKind == JsonValueKind.Object && line.TryGetProperty("kind", out JsonElement kind) && kind.ValueKind == JsonValueKind.String
+                && line.TryGetProperty("epoch", out JsonElement e) && e.ValueKind == JsonValueKind.Number)
+                yield return (text, line);
         }
     }
 
     private static double Get(JsonElement line, string key) =>
-        line.GetProperty(key) is { ValueKind: JsonValueKind.Number } v ? v.GetDouble() : double.NaN;
+        line.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN;
 
     private static void Number(Utf8JsonWriter json, string key, double value)
     {

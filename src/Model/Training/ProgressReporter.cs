@@ -10,8 +10,8 @@ public sealed record RunInfo(string Device, long Parameters, string Model, strin
 
 /// <summary>
 /// What a user watches while a run trains. On a terminal: one progress line per epoch, redrawn in place with '\r'
-/// (window count, tokens/s, ETA, loss, perplexity, lr). Otherwise (CI, a log file): a plain line every
-/// <c>logInterval</c> windows. Then one line per epoch and, at the end, a table of perplexities.
+/// (windows done, tokens/s, ETA, the epoch's mean loss and perplexity so far, lr). Otherwise (CI, a log file):
+/// a plain line every <c>logInterval</c> windows. Then one line per epoch and, at the end, a table of perplexities.
 /// </summary>
 public sealed class ProgressReporter
 {
@@ -21,6 +21,7 @@ public sealed class ProgressReporter
     private readonly bool _interactive;
     private readonly int _logInterval;
     private readonly TimeProvider _time;
+    private readonly int _width;
     private readonly TimeSpan _redrawEvery = TimeSpan.FromMilliseconds(100);
 
     private int _epoch, _epochs, _windows;
@@ -36,18 +37,30 @@ public sealed class ProgressReporter
     /// <param name="interactive">Redraw a progress bar in place; false for plain periodic lines.</param>
     /// <param name="logInterval">Windows between plain lines (word_language_model's --log-interval, 200).</param>
     /// <param name="time">The clock for tokens/s and ETA; <see cref="TimeProvider.System"/> if null.</param>
-    public ProgressReporter(TextWriter output, bool interactive, int logInterval = 200, TimeProvider? time = null)
+    /// <param name="width">Terminal columns; a redrawn line is kept narrower, or it would wrap and '\r' could not
+    /// redraw it (0: no limit).</param>
+    public ProgressReporter(TextWriter output, bool interactive, int logInterval = 200, TimeProvider? time = null, int width = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(logInterval, 1);
         _out = output;
         _interactive = interactive;
         _logInterval = logInterval;
         _time = time ?? TimeProvider.System;
+        _width = width;
     }
 
     /// <summary>For the program: a progress bar when standard output is a terminal, plain lines when redirected.</summary>
-    public static ProgressReporter ForConsole(int logInterval = 200) =>
-        new(Console.Out, interactive: !Console.IsOutputRedirected, logInterval);
+    public static ProgressReporter ForConsole(int logInterval = 200)
+    {
+        bool interactive = !Console.IsOutputRedirected;
+        int width = 0;
+        if (interactive)
+        {
+            try { width = Console.WindowWidth; }
+            catch (IOException) { }
+        }
+        return new(Console.Out, interactive, logInterval, width: width);
+    }
 
     public void Start(RunInfo run)
     {
@@ -91,7 +104,10 @@ public sealed class ProgressReporter
         {
             if (_done == _windows || _lastDraw == long.MinValue || _time.GetElapsedTime(_lastDraw, now) >= _redrawEvery)
             {
-                Redraw(Line(now, bar: true));
+                string line = Line(now, bar: true);
+                if (_width > 0 && line.Length >= _width)
+                    line = Line(now, bar: false);
+                Redraw(_width > 0 && line.Length >= _width ? line[..(_width - 1)] : line);
                 _lastDraw = now;
             }
         }
@@ -167,9 +183,12 @@ public sealed class ProgressReporter
     private static string Ppl(double ppl) =>
         double.IsFinite(ppl) ? ppl.ToString(ppl >= 1e5 ? "0.00e+0" : "F2", CultureInfo.InvariantCulture) : "inf";
 
-    private static string Rate(double perSecond) => perSecond >= 1e3
-        ? (perSecond / 1e3).ToString("F1", CultureInfo.InvariantCulture) + "k"
-        : perSecond.ToString("F0", CultureInfo.InvariantCulture);
+    private static string Rate(double perSecond) => perSecond switch
+    {
+        >= 1e6 => (perSecond / 1e6).ToString("F2", CultureInfo.InvariantCulture) + "M",
+        >= 1e3 => (perSecond / 1e3).ToString("F1", CultureInfo.InvariantCulture) + "k",
+        _ => perSecond.ToString("F0", CultureInfo.InvariantCulture),
+    };
 
     private static string Duration(double seconds)
     {
