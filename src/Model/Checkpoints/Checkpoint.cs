@@ -1,0 +1,260 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace ArTar.Checkpoints;
+
+/// <summary>
+/// What a checkpoint's <c>__metadata__</c> holds besides the tensors: enough to rebuild the model and to resume
+/// training exactly (DESIGN §2). Checkpoints are taken at the end of an epoch, after evaluation, where the hidden
+/// state is zero by DESIGN §1 (reset each epoch) and the data order is fixed, so these counters are the whole state.
+/// </summary>
+public sealed record CheckpointMetadata
+{
+    /// <summary>The run's resolved configuration, as JSON (the text of the run's config.json).</summary>
+    public required string Config { get; init; }
+
+    /// <summary>SHA-256 of the vocabulary words joined by '\n', lowercase hex (<see cref="Checkpoint.VocabularySha256"/>).</summary>
+    public required string VocabularySha256 { get; init; }
+
+    public required ModelLayout Model { get; init; }
+
+    /// <summary>Epochs completed (1 after the first).</summary>
+    public required int Epoch { get; init; }
+
+    /// <summary>Training steps (windows) completed across all epochs.</summary>
+    public required long Step { get; init; }
+
+    /// <summary>The Philox counter n of the next training step's dropout masks (HELPERS.md); the trainer keeps it equal to <see cref="Step"/>.</summary>
+    public required long DropoutStep { get; init; }
+
+    /// <summary>The seed of the dropout masks (the config's <c>seed</c>), the Philox key.</summary>
+    public required ulong Seed { get; init; }
+
+    /// <summary>The learning rate for the next epoch (after this epoch's annealing).</summary>
+    public required double Lr { get; init; }
+
+    /// <summary>The best validation cross-entropy so far (nats per token); +∞ before any evaluation.</summary>
+    public required double BestValidLoss { get; init; }
+
+    /// <summary>Training wall time so far in seconds, so a resumed run's summary reports the whole run.</summary>
+    public double Seconds { get; init; }
+
+    /// <summary>Further string entries; keys must not be among those above.</summary>
+    public IReadOnlyDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>
+/// A model's parameters in a safetensors file under PyTorch word_language_model's names (DESIGN §2), with
+/// <see cref="CheckpointMetadata"/>. Only encoder.weight is stored for the tied decoder; see docs/checkpoints.md.
+/// </summary>
+public sealed class Checkpoint
+{
+    /// <summary>The format version this code writes; written under <see cref="FormatKey"/>.</summary>
+    public const int FormatVersion = 1;
+
+    /// <summary>The metadata key that marks an ArTar checkpoint.</summary>
+    public const string FormatKey = "artar_format";
+
+    private const string DecoderWeight = "decoder.weight";
+
+    private static readonly string[] ReservedKeys =
+    [
+        FormatKey, "config", "vocab_sha256", "cell", "layers", "hidden", "vocab_size",
+        "epoch", "step", "dropout_step", "seed", "lr", "best_valid_loss", "seconds",
+    ];
+
+    private readonly Dictionary<string, NamedTensor> _byName;
+
+    private Checkpoint(string path, CheckpointMetadata metadata, IReadOnlyList<NamedTensor> tensors)
+    {
+        Path = path;
+        Metadata = metadata;
+        Tensors = tensors;
+        _byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+    }
+
+    /// <summary>The file it was loaded from.</summary>
+    public string Path { get; }
+
+    public CheckpointMetadata Metadata { get; }
+
+    /// <summary>The parameters in <see cref="ModelLayout.Tensors"/> order, shapes checked.</summary>
+    public IReadOnlyList<NamedTensor> Tensors { get; }
+
+    /// <summary>The tensor of that canonical name.</summary>
+    public NamedTensor this[string name] => _byName.TryGetValue(name, out NamedTensor? t)
+        ? t : throw new KeyNotFoundException($"checkpoint {Path} has no tensor {name}");
+
+    /// <summary>SHA-256 (lowercase hex) of the words in id order joined by '\n', UTF-8.</summary>
+    public static string VocabularySha256(IEnumerable<string> words) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', words))));
+
+    /// <summary>Saves <paramref name="tensors"/>, which must be exactly <c>metadata.Model.Tensors()</c> (names and shapes, any order).</summary>
+    public static void Save(string path, CheckpointMetadata metadata, IReadOnlyList<NamedTensor> tensors)
+    {
+        IReadOnlyList<TensorInfo> expected = metadata.Model.Tensors();
+        var byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        foreach (TensorInfo e in expected)
+        {
+            if (!byName.TryGetValue(e.Name, out NamedTensor? t))
+                throw new ArgumentException($"no tensor {e.Name} for a model of {metadata.Model}", nameof(tensors));
+            if (!t.Shape.SequenceEqual(e.Shape))
+                throw new ArgumentException($"tensor {e.Name} has shape {SafeTensors.FormatShape(t.Shape)}, a model of {metadata.Model} has {SafeTensors.FormatShape(e.Shape)}", nameof(tensors));
+        }
+        if (byName.Count != expected.Count)
+            throw new ArgumentException($"tensor {byName.Keys.Except(expected.Select(e => e.Name)).First()} is not a parameter of a model of {metadata.Model}", nameof(tensors));
+        SafeTensors.Write(path, tensors, ToDictionary(metadata));
+    }
+
+    /// <summary>
+    /// Saves the parameters of <c>metadata.Model</c>, asking <paramref name="read"/> for each by canonical name
+    /// (a backend's read-by-name), one at a time. Atomic: if <paramref name="read"/> throws, the destination is unchanged.
+    /// </summary>
+    public static void Save(string path, CheckpointMetadata metadata, TensorReader read) =>
+        SafeTensors.Write(path, metadata.Model.Tensors(), read, ToDictionary(metadata));
+
+    /// <summary>
+    /// Loads an ArTar checkpoint and checks it is whole: every parameter its own metadata implies, with that shape,
+    /// and nothing else (a decoder.weight equal to encoder.weight is accepted and dropped).
+    /// </summary>
+    public static Checkpoint Load(string path)
+    {
+        SafeTensorsFile file = SafeTensors.Read(path);
+        CheckpointMetadata metadata = ParseMetadata(path, file);
+        var byName = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        if (byName.Remove(DecoderWeight, out NamedTensor? decoder))
+        {
+            // A file that also holds the tied decoder weight (e.g. re-saved from PyTorch) is fine if it is truly tied.
+            if (!byName.TryGetValue("encoder.weight", out NamedTensor? encoder) || !decoder.Shape.SequenceEqual(encoder.Shape)
+                || !decoder.Data.AsSpan().SequenceEqual(encoder.Data))
+                throw new CheckpointException(path, "decoder.weight differs from encoder.weight, but ArTar ties them (DESIGN §2)");
+        }
+        var tensors = new List<NamedTensor>();
+        foreach (TensorInfo e in metadata.Model.Tensors())
+        {
+            if (!byName.Remove(e.Name, out NamedTensor? t))
+                throw new CheckpointException(path, $"has no tensor {e.Name}, which its metadata ({metadata.Model}) implies");
+            if (!t.Shape.SequenceEqual(e.Shape))
+                throw new CheckpointException(path, $"{e.Name} has shape {SafeTensors.FormatShape(t.Shape)}, but its metadata ({metadata.Model}) implies {SafeTensors.FormatShape(e.Shape)}");
+            tensors.Add(t);
+        }
+        if (byName.Count > 0)
+            throw new CheckpointException(path, $"holds tensor {byName.Keys.Order(StringComparer.Ordinal).First()}, which is not a parameter of its model ({metadata.Model})");
+        return new Checkpoint(path, metadata, tensors);
+    }
+
+    /// <summary>
+    /// Loads a checkpoint for a model of <paramref name="expected"/> trained on the vocabulary with hash
+    /// <paramref name="vocabularySha256"/>; any difference is one <see cref="CheckpointException"/> line.
+    /// </summary>
+    public static Checkpoint Load(string path, ModelLayout expected, string vocabularySha256)
+    {
+        Checkpoint checkpoint = Load(path);
+        checkpoint.CheckMatches(expected, vocabularySha256);
+        return checkpoint;
+    }
+
+    /// <summary>Throws a one-line <see cref="CheckpointException"/> saying how this checkpoint differs from the model expected.</summary>
+    public void CheckMatches(ModelLayout expected, string vocabularySha256)
+    {
+        ModelLayout actual = Metadata.Model;
+        string why = actual == expected ? "" : $" (checkpoint vs model: {actual.Differences(expected)})";
+        IReadOnlyList<TensorInfo> wanted = expected.Tensors();
+        foreach (TensorInfo e in wanted)
+        {
+            if (!_byName.TryGetValue(e.Name, out NamedTensor? t))
+                throw new CheckpointException(Path, $"has no tensor {e.Name}, which the model has{why}");
+            if (!t.Shape.SequenceEqual(e.Shape))
+                throw new CheckpointException(Path, $"{e.Name} has shape {SafeTensors.FormatShape(t.Shape)}, the model expects {SafeTensors.FormatShape(e.Shape)}{why}");
+        }
+        string? extra = _byName.Keys.Except(wanted.Select(e => e.Name)).Order(StringComparer.Ordinal).FirstOrDefault();
+        if (extra is not null)
+            throw new CheckpointException(Path, $"holds tensor {extra}, which the model does not have{why}");
+        // Equal shapes with another cell cannot happen (G differs), but say it plainly if it ever does.
+        if (actual.Cell != expected.Cell)
+            throw new CheckpointException(Path, $"is a {actual.Cell.ConfigName()} model, the config asks for {expected.Cell.ConfigName()}");
+        if (!string.Equals(Metadata.VocabularySha256, vocabularySha256, StringComparison.OrdinalIgnoreCase))
+            throw new CheckpointException(Path,
+                $"its vocabulary (sha256 {Short(Metadata.VocabularySha256)}) is not the data's (sha256 {Short(vocabularySha256)}): it was trained on other data; use that data or train anew");
+    }
+
+    private static string Short(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
+
+    private static Dictionary<string, string> ToDictionary(CheckpointMetadata m)
+    {
+        var d = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [FormatKey] = FormatVersion.ToString(CultureInfo.InvariantCulture),
+            ["config"] = m.Config,
+            ["vocab_sha256"] = m.VocabularySha256,
+            ["cell"] = m.Model.Cell.ConfigName(),
+            ["layers"] = Invariant(m.Model.Layers),
+            ["hidden"] = Invariant(m.Model.Hidden),
+            ["vocab_size"] = Invariant(m.Model.VocabSize),
+            ["epoch"] = Invariant(m.Epoch),
+            ["step"] = Invariant(m.Step),
+            ["dropout_step"] = Invariant(m.DropoutStep),
+            ["seed"] = Invariant(m.Seed),
+            // "R" round-trips every double exactly, +∞ as "Infinity", so a resumed run anneals as the original would.
+            ["lr"] = m.Lr.ToString("R", CultureInfo.InvariantCulture),
+            ["best_valid_loss"] = m.BestValidLoss.ToString("R", CultureInfo.InvariantCulture),
+            ["seconds"] = m.Seconds.ToString("R", CultureInfo.InvariantCulture),
+        };
+        foreach (KeyValuePair<string, string> kv in m.Extra)
+        {
+            if (Array.IndexOf(ReservedKeys, kv.Key) >= 0)
+                throw new ArgumentException($"extra metadata key '{kv.Key}' is reserved", nameof(m));
+            d[kv.Key] = kv.Value;
+        }
+        return d;
+    }
+
+    private static string Invariant<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
+
+    private static CheckpointMetadata ParseMetadata(string path, SafeTensorsFile file)
+    {
+        IReadOnlyDictionary<string, string> d = file.Metadata;
+        if (!d.TryGetValue(FormatKey, out string? format))
+        {
+            string names = string.Join(", ", file.Tensors.Take(3).Select(t => t.Name)) + (file.Tensors.Count > 3 ? ", …" : "");
+            throw new CheckpointException(path,
+                $"not an ArTar checkpoint: its header has no ArTar metadata ('{FormatKey}'; tensors: {(names.Length == 0 ? "none" : names)})");
+        }
+        if (!int.TryParse(format, NumberStyles.None, CultureInfo.InvariantCulture, out int version) || version != FormatVersion)
+            throw new CheckpointException(path, $"has ArTar checkpoint format '{format}', this ArTar reads format {FormatVersion}");
+
+        string Get(string key) => d.TryGetValue(key, out string? v) ? v
+            : throw new CheckpointException(path, $"its ArTar metadata has no '{key}'");
+        T Parse<T>(string key, string what) where T : ISpanParsable<T>
+        {
+            string v = Get(key);
+            return T.TryParse(v, CultureInfo.InvariantCulture, out T? result) ? result
+                : throw new CheckpointException(path, $"its metadata '{key}' is '{v}', not {what}");
+        }
+        int Positive(string key)
+        {
+            int v = Parse<int>(key, "an integer");
+            return v > 0 ? v : throw new CheckpointException(path, $"its metadata '{key}' is {v}, not a positive integer");
+        }
+
+        string cellName = Get("cell");
+        CellType cell = Enum.GetValues<CellType>().FirstOrDefault(c => c.ConfigName() == cellName, (CellType)(-1));
+        if (!Enum.IsDefined(cell))
+            throw new CheckpointException(path, $"its metadata 'cell' is '{cellName}', not one of lstm, gru, rnn");
+        return new CheckpointMetadata
+        {
+            Config = Get("config"),
+            VocabularySha256 = Get("vocab_sha256"),
+            Model = new ModelLayout(cell, Positive("layers"), Positive("hidden"), Positive("vocab_size")),
+            Epoch = Parse<int>("epoch", "an integer"),
+            Step = Parse<long>("step", "an integer"),
+            DropoutStep = Parse<long>("dropout_step", "an integer"),
+            Seed = Parse<ulong>("seed", "an unsigned integer"),
+            Lr = Parse<double>("lr", "a number"),
+            BestValidLoss = Parse<double>("best_valid_loss", "a number"),
+            Seconds = d.ContainsKey("seconds") ? Parse<double>("seconds", "a number") : 0,
+            Extra = d.Where(kv => Array.IndexOf(ReservedKeys, kv.Key) < 0).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+        };
+    }
+}

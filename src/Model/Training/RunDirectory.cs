@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ArTar.Training;
+
+/// <summary>What summary.json holds at the end of a run: the best-validation model's perplexities (paper §3).</summary>
+public sealed record RunSummary
+{
+    /// <summary>The config's name (its file name without .json).</summary>
+    public required string Config { get; init; }
+    public required string Device { get; init; }
+    public required long Parameters { get; init; }
+    /// <summary>Epochs trained.</summary>
+    public required int Epochs { get; init; }
+    /// <summary>The epoch whose model had the best validation loss (best.safetensors).</summary>
+    public required int BestEpoch { get; init; }
+    public required double ValidPpl { get; init; }
+    public required double TestPpl { get; init; }
+    public required double WallSeconds { get; init; }
+}
+
+/// <summary>
+/// One run's folder, <c>runs/&lt;config-name&gt;-&lt;yyyyMMdd-HHmmss&gt;/</c>: config.json (the resolved config),
+/// vocab.txt (one word per line, in id order), metrics.jsonl, best.safetensors, last.safetensors, curves.png,
+/// summary.json.
+/// </summary>
+public sealed class RunDirectory
+{
+    private RunDirectory(string path)
+    {
+        Path = path;
+        Metrics = new MetricsLog(System.IO.Path.Combine(path, "metrics.jsonl"));
+    }
+
+    /// <summary>The folder.</summary>
+    public string Path { get; }
+
+    public string ConfigPath => File("config.json");
+    public string VocabularyPath => File("vocab.txt");
+    public string BestCheckpointPath => File("best.safetensors");
+    public string LastCheckpointPath => File("last.safetensors");
+    public string CurvesPath => File("curves.png");
+    public string SummaryPath => File("summary.json");
+
+    /// <summary>metrics.jsonl.</summary>
+    public MetricsLog Metrics { get; }
+
+    /// <summary>
+    /// Creates <c>&lt;runsRoot&gt;/&lt;configName&gt;-&lt;yyyyMMdd-HHmmss of startedAt&gt;</c> (with "-2", "-3", … if two
+    /// runs start in the same second) and writes config.json and vocab.txt into it.
+    /// </summary>
+    public static RunDirectory Create(string runsRoot, string configName, DateTime startedAt, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
+    {
+        string stem = $"{configName}-{startedAt.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}";
+        string path;
+        try
+        {
+            Directory.CreateDirectory(runsRoot);
+            path = System.IO.Path.Combine(runsRoot, stem);
+            for (int n = 2; !TryCreateNew(path); n++)
+                path = System.IO.Path.Combine(runsRoot, $"{stem}-{n}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot create a run folder under {runsRoot}: {e.Message}", e);
+        }
+        var run = new RunDirectory(path);
+        AtomicFile.WriteAllText(run.ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
+        var words = new StringBuilder();
+        foreach (string w in vocabulary)
+            words.Append(w).Append('\n');
+        AtomicFile.WriteAllText(run.VocabularyPath, words.ToString());
+        return run;
+    }
+
+    /// <summary>An existing run folder (to resume or to generate from); an <see cref="IOException"/> if it is not one.</summary>
+    public static RunDirectory Open(string path)
+    {
+        if (!Directory.Exists(path))
+            throw new IOException($"run folder {path} does not exist");
+        var run = new RunDirectory(path);
+        if (!System.IO.File.Exists(run.ConfigPath))
+            throw new IOException($"{path} is not a run folder: it has no config.json");
+        return run;
+    }
+
+    /// <summary>The words of vocab.txt in id order.</summary>
+    public IReadOnlyList<string> ReadVocabulary()
+    {
+        string text = System.IO.File.ReadAllText(VocabularyPath);
+        return text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n');
+    }
+
+    /// <summary>Redraws curves.png from every epoch line of metrics.jsonl; nothing before the first epoch ends.</summary>
+    public void WriteCurves(string title)
+    {
+        IReadOnlyList<EpochMetrics> epochs = Metrics.ReadEpochs();
+        if (epochs.Count > 0)
+            AtomicFile.WriteAllBytes(CurvesPath, Curves.RenderPng(epochs, title));
+    }
+
+    public void WriteSummary(RunSummary summary) =>
+        AtomicFile.WriteAllText(SummaryPath, JsonSerializer.Serialize(summary, SummaryJson) + "\n");
+
+    public RunSummary ReadSummary() =>
+        JsonSerializer.Deserialize<RunSummary>(System.IO.File.ReadAllText(SummaryPath), SummaryJson)
+        ?? throw new IOException($"{SummaryPath} is empty");
+
+    private static readonly JsonSerializerOptions SummaryJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        // A diverged run's perplexity is +∞; JSON has no such number, so it is written as the string "Infinity".
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private string File(string name) => System.IO.Path.Combine(Path, name);
+
+    private static bool TryCreateNew(string path)
+    {
+        if (Directory.Exists(path) || System.IO.File.Exists(path))
+            return false;
+        Directory.CreateDirectory(path);
+        return true;
+    }
+}

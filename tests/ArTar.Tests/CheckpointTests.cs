@@ -1,0 +1,472 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using ArTar.Checkpoints;
+using NUnit.Framework;
+
+namespace ArTar.Tests;
+
+public class CheckpointTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp() => _dir = Directory.CreateTempSubdirectory("artar-ckpt-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, recursive: true);
+
+    private static readonly string[] Words = ["<eos>", "the", "cat", "sat", "on"];
+    private static readonly string VocabHash = Checkpoint.VocabularySha256(Words);
+
+    private static ModelLayout Layout(CellType cell = CellType.Lstm, int layers = 2, int hidden = 3, int vocab = 5) => new(cell, layers, hidden, vocab);
+
+    private static CheckpointMetadata Metadata(ModelLayout layout, string vocabHash) => new()
+    {
+        Config = """{"name": "tiny", "model": "lstm", "lr": 20, "note": "quotes \" and <eos> survive"}""",
+        VocabularySha256 = vocabHash,
+        Model = layout,
+        Epoch = 7,
+        Step = 12_345_678_901,
+        DropoutStep = 12_345_678_901,
+        Seed = ulong.MaxValue - 2,
+        Lr = 20.0 / 3.0,
+        BestValidLoss = Math.Log(123.456),
+        Seconds = 0.1 + 0.2,
+        Extra = new Dictionary<string, string> { ["artar.note"] = "ünïcødé ✓" },
+    };
+
+    private static List<NamedTensor> Parameters(ModelLayout layout, int seed = 1)
+    {
+        var random = new Random(seed);
+        var tensors = new List<NamedTensor>();
+        foreach (TensorInfo t in layout.Tensors())
+        {
+            var data = new float[t.ElementCount];
+            for (int i = 0; i < data.Length; i++)
+                data[i] = (float)(random.NextDouble() * 2 - 1);
+            tensors.Add(new NamedTensor(t.Name, t.Shape, data));
+        }
+        // Values whose bits must survive exactly: -0, a subnormal, ±∞, a NaN with a payload, the extremes.
+        float[] special = [-0f, float.Epsilon, float.PositiveInfinity, float.NegativeInfinity,
+            BitConverter.Int32BitsToSingle(0x7FC01234), float.MaxValue, float.MinValue];
+        special.CopyTo(tensors[0].Data, 0);
+        return tensors;
+    }
+
+    private string PathOf(string name) => Path.Combine(_dir, name);
+
+    private static CheckpointException Fails(TestDelegate load)
+    {
+        var e = Assert.Throws<CheckpointException>(load)!;
+        Assert.That(e.Message, Does.Not.Contain('\n'), "a user error is one line");
+        return e;
+    }
+
+    [Test]
+    public void RoundTripIsBitExact()
+    {
+        ModelLayout layout = Layout();
+        List<NamedTensor> saved = Parameters(layout);
+        CheckpointMetadata meta = Metadata(layout, VocabHash);
+        string path = PathOf("best.safetensors");
+        Checkpoint.Save(path, meta, saved);
+
+        Checkpoint loaded = Checkpoint.Load(path, layout, VocabHash);
+        Assert.That(loaded.Tensors.Select(t => t.Name), Is.EqualTo(layout.Tensors().Select(t => t.Name)));
+        foreach (NamedTensor s in saved)
+        {
+            NamedTensor l = loaded[s.Name];
+            Assert.That(l.Shape, Is.EqualTo(s.Shape), s.Name);
+            Assert.That(l.Data.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(s.Data.Select(BitConverter.SingleToInt32Bits)), s.Name);
+        }
+        CheckpointMetadata m = loaded.Metadata;
+        Assert.That(m.Config, Is.EqualTo(meta.Config));
+        Assert.That(m.VocabularySha256, Is.EqualTo(meta.VocabularySha256));
+        Assert.That(m.Model, Is.EqualTo(layout));
+        Assert.That((m.Epoch, m.Step, m.DropoutStep, m.Seed), Is.EqualTo((meta.Epoch, meta.Step, meta.DropoutStep, meta.Seed)));
+        Assert.That(BitConverter.DoubleToInt64Bits(m.Lr), Is.EqualTo(BitConverter.DoubleToInt64Bits(meta.Lr)));
+        Assert.That(BitConverter.DoubleToInt64Bits(m.BestValidLoss), Is.EqualTo(BitConverter.DoubleToInt64Bits(meta.BestValidLoss)));
+        Assert.That(m.Seconds, Is.EqualTo(meta.Seconds));
+        Assert.That(m.Extra, Is.EquivalentTo(meta.Extra));
+        // For tools/load_in_pytorch.py: keep the file to load it into PyTorch by hand.
+        if (Environment.GetEnvironmentVariable("ARTAR_KEEP_CHECKPOINT") is { Length: > 0 } keep)
+            File.Copy(path, keep, overwrite: true);
+    }
+
+    [Test]
+    public void BestValidLossBeforeAnyEvaluationRoundTrips()
+    {
+        ModelLayout layout = Layout(CellType.Rnn, layers: 1);
+        string path = PathOf("x.safetensors");
+        Checkpoint.Save(path, Metadata(layout, VocabHash) with { BestValidLoss = double.PositiveInfinity }, Parameters(layout));
+        Assert.That(Checkpoint.Load(path).Metadata.BestValidLoss, Is.EqualTo(double.PositiveInfinity));
+    }
+
+    [Test]
+    public void SavingByNameWritesTheSameBytesAsSavingAList()
+    {
+        ModelLayout layout = Layout(CellType.Gru);
+        List<NamedTensor> tensors = Parameters(layout);
+        CheckpointMetadata meta = Metadata(layout, VocabHash);
+        Checkpoint.Save(PathOf("list.safetensors"), meta, tensors);
+        var asked = new List<string>();
+        Checkpoint.Save(PathOf("byname.safetensors"), meta, (name, destination) =>
+        {
+            asked.Add(name);
+            tensors.Single(t => t.Name == name).Data.CopyTo(destination);
+        });
+        Assert.That(asked, Is.EquivalentTo(layout.Tensors().Select(t => t.Name)));
+        Assert.That(File.ReadAllBytes(PathOf("byname.safetensors")), Is.EqualTo(File.ReadAllBytes(PathOf("list.safetensors"))));
+    }
+
+    /// <summary>Parses the file by the safetensors spec, without our reader, and checks what the writer promises.</summary>
+    [Test]
+    public void HeaderIsValidSafetensors()
+    {
+        ModelLayout layout = Layout(CellType.Lstm, layers: 3, hidden: 4, vocab: 7);
+        List<NamedTensor> tensors = Parameters(layout);
+        string path = PathOf("spec.safetensors");
+        Checkpoint.Save(path, Metadata(layout, VocabHash), tensors);
+
+        byte[] bytes = File.ReadAllBytes(path);
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        Assert.That(n % 8, Is.Zero, "header padded to 8 bytes");
+        Assert.That(8 + (long)n, Is.LessThanOrEqualTo(bytes.Length));
+        string header = Encoding.UTF8.GetString(bytes, 8, (int)n);
+        Assert.That(header, Does.StartWith("{"));
+        Assert.That(header.TrimEnd(' '), Does.EndWith("}"), "padding is spaces only");
+
+        using JsonDocument doc = JsonDocument.Parse(header);
+        var names = new List<string>();
+        long expectedBegin = 0;
+        int dataStart = 8 + (int)n;
+        foreach (JsonProperty p in doc.RootElement.EnumerateObject())
+        {
+            if (p.Name == "__metadata__")
+            {
+                Assert.That(p.Value.EnumerateObject().All(kv => kv.Value.ValueKind == JsonValueKind.String), "metadata maps strings to strings");
+                Assert.That(p.Value.GetProperty("cell").GetString(), Is.EqualTo("lstm"));
+                Assert.That(p.Value.GetProperty("artar_format").GetString(), Is.EqualTo("1"));
+                continue;
+            }
+            names.Add(p.Name);
+            Assert.That(p.Value.GetProperty("dtype").GetString(), Is.EqualTo("F32"));
+            int[] shape = p.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
+            long begin = p.Value.GetProperty("data_offsets")[0].GetInt64();
+            long end = p.Value.GetProperty("data_offsets")[1].GetInt64();
+            Assert.That(begin, Is.EqualTo(expectedBegin), $"{p.Name} starts where the previous tensor ended");
+            Assert.That(end - begin, Is.EqualTo(4L * shape.Aggregate(1, (a, b) => a * b)));
+            NamedTensor t = tensors.Single(t => t.Name == p.Name);
+            Assert.That(shape, Is.EqualTo(t.Shape));
+            for (int i = 0; i < t.Data.Length; i++)
+            {
+                int bits = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(dataStart + (int)begin + 4 * i));
+                Assert.That(bits, Is.EqualTo(BitConverter.SingleToInt32Bits(t.Data[i])), $"{p.Name}[{i}]");
+            }
+            expectedBegin = end;
+        }
+        Assert.That(dataStart + expectedBegin, Is.EqualTo(bytes.Length), "data covers the rest of the file exactly");
+        Assert.That(names, Is.EqualTo(names.Order(StringComparer.Ordinal)), "tensors sorted by name");
+        Assert.That(names, Is.EquivalentTo(layout.Tensors().Select(t => t.Name)));
+        Assert.That(names, Does.Not.Contain("decoder.weight"), "the tied decoder weight is stored once, as encoder.weight");
+    }
+
+    [Test]
+    public void CanonicalNamesAndShapesMatchPyTorchWordLanguageModel()
+    {
+        var shapes = Layout(CellType.Lstm, layers: 2, hidden: 650, vocab: 10000).Tensors().ToDictionary(t => t.Name, t => t.Shape);
+        Assert.That(shapes["encoder.weight"], Is.EqualTo(new[] { 10000, 650 }));
+        Assert.That(shapes["rnn.weight_ih_l0"], Is.EqualTo(new[] { 2600, 650 }));
+        Assert.That(shapes["rnn.weight_hh_l1"], Is.EqualTo(new[] { 2600, 650 }));
+        Assert.That(shapes["rnn.bias_ih_l1"], Is.EqualTo(new[] { 2600 }));
+        Assert.That(shapes["decoder.bias"], Is.EqualTo(new[] { 10000 }));
+        Assert.That(shapes, Has.Count.EqualTo(1 + 4 * 2 + 1));
+        Assert.That(Layout(CellType.Gru, 1, 650, 10000).Tensors().Single(t => t.Name == "rnn.bias_hh_l0").Shape, Is.EqualTo(new[] { 1950 }));
+        Assert.That(Layout(CellType.Rnn, 1, 10, 20).ParameterCount, Is.EqualTo(20 * 10 + 10 * 10 * 2 + 10 * 2 + 20));
+    }
+
+    [Test]
+    public void VocabularyHashIsSha256OfWordsJoinedByNewline()
+    {
+        // Computed independently: printf 'a\nb' | sha256sum
+        Assert.That(Checkpoint.VocabularySha256(["a", "b"]), Is.EqualTo("7e18f737311b2dc3b2f269dd78396b0351f14fb66efa879f768cb23181883c78"));
+        Assert.That(Checkpoint.VocabularySha256(["a", "b"]), Is.Not.EqualTo(Checkpoint.VocabularySha256(["b", "a"])));
+    }
+
+    [Test]
+    public void TruncatedDataIsOneLineError()
+    {
+        string path = SaveGood("t.safetensors");
+        byte[] bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..^10]);
+        var e = Fails(() => Checkpoint.Load(path));
+        Assert.That(e.Message, Does.StartWith($"checkpoint {path}:").And.Contain("truncated"));
+    }
+
+    [Test]
+    public void TruncatedHeaderIsOneLineError()
+    {
+        string path = SaveGood("t.safetensors");
+        File.WriteAllBytes(path, File.ReadAllBytes(path)[..40]);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain("header length").And.Contain("runs past the end of the file (40 bytes)"));
+    }
+
+    [Test]
+    public void TooShortFileIsOneLineError()
+    {
+        string path = PathOf("short.safetensors");
+        File.WriteAllBytes(path, [1, 2, 3, 4, 5]);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain("too short").And.Contain("5 bytes"));
+    }
+
+    [Test]
+    public void MissingFileIsOneLineError() =>
+        Assert.That(Fails(() => Checkpoint.Load(PathOf("nope.safetensors"))).Message, Does.EndWith("no such file"));
+
+    [Test]
+    public void CorruptedHeaderIsOneLineError()
+    {
+        string path = SaveGood("c.safetensors");
+        byte[] bytes = File.ReadAllBytes(path);
+        int colon = Array.IndexOf(bytes, (byte)':', 8);
+        bytes[colon] = (byte)'#';
+        File.WriteAllBytes(path, bytes);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain("header is not valid JSON"));
+    }
+
+    [Test]
+    public void HeaderThatIsNotJsonObjectIsRejected()
+    {
+        string path = Craft("[1, 2, 3]", 0);
+        Assert.That(Fails(() => SafeTensors.Read(path)).Message, Does.Contain("does not start with '{'"));
+    }
+
+    [TestCase("""{"w": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}""", 4, "tensor w has dtype F16; ArTar checkpoints hold F32 only")]
+    [TestCase("""{"w": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}""", 8, "tensor w has unknown dtype 'Q7'")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}""", 8, "tensor w has shape [3] (3 floats, 12 bytes) but data_offsets [0,8] span 8 bytes")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [-3], "data_offsets": [0, 8]}}""", 8, "not a list of non-negative integers")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 0]}}""", 8, "not [begin, end] with 0 <= begin <= end")]
+    [TestCase("""{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}""", 12, "tensors a and b overlap")]
+    [TestCase("""{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}""", 12, "bytes 4..8 of the data belong to no tensor")]
+    [TestCase("""{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}""", 12, "8 bytes after the last tensor belong to no tensor")]
+    [TestCase("""{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}""", 12, "tensor a ends at data byte 16, past the 12 bytes of data")]
+    [TestCase("""{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}""", 8, "names 'a' twice")]
+    [TestCase("""{"__metadata__": {"k": 3}}""", 0, "entry 'k' is not a string")]
+    [TestCase("""{"w": {"shape": [1], "data_offsets": [0, 4]}}""", 4, "tensor w has no dtype")]
+    public void InvalidSafetensorsIsOneLineError(string header, int dataBytes, string problem)
+    {
+        string path = Craft(header, dataBytes);
+        var e = Fails(() => SafeTensors.Read(path));
+        Assert.That(e.Message, Does.StartWith($"checkpoint {path}: ").And.Contain(problem));
+    }
+
+    [Test]
+    public void HeaderLengthOverTheLimitIsRejected()
+    {
+        string path = PathOf("huge.safetensors");
+        byte[] bytes = new byte[8 + 16];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, ulong.MaxValue);
+        File.WriteAllBytes(path, bytes);
+        Assert.That(Fails(() => SafeTensors.Read(path)).Message, Does.Contain("runs past the end"));
+    }
+
+    [Test]
+    public void ForeignSafetensorsIsOneLineError()
+    {
+        string path = PathOf("foreign.safetensors");
+        SafeTensors.Write(path, [new NamedTensor("fc.weight", [2, 2], [1, 2, 3, 4]), new NamedTensor("fc.bias", [2], [0, 0])]);
+        Assert.That(Fails(() => Checkpoint.Load(path, Layout(), VocabHash)).Message,
+            Does.Contain("not an ArTar checkpoint").And.Contain("fc.bias, fc.weight"));
+    }
+
+    [Test]
+    public void ArTarMetadataWithOtherTensorNamesIsOneLineError()
+    {
+        ModelLayout layout = Layout();
+        var tensors = Parameters(layout).Select(t => t.Name == "encoder.weight" ? t with { Name = "embedding.weight" } : t).ToList();
+        string path = PathOf("renamed.safetensors");
+        SafeTensors.Write(path, tensors, MetadataOf(layout));
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain("has no tensor encoder.weight, which its metadata (lstm, 2 layers, hidden 3, vocabulary 5) implies"));
+    }
+
+    [Test]
+    public void NewerFormatIsOneLineError()
+    {
+        ModelLayout layout = Layout();
+        var meta = MetadataOf(layout);
+        meta[Checkpoint.FormatKey] = "2";
+        string path = PathOf("v2.safetensors");
+        SafeTensors.Write(path, Parameters(layout), meta);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain("format '2', this ArTar reads format 1"));
+    }
+
+    [TestCase("layers", "two", "its metadata 'layers' is 'two', not an integer")]
+    [TestCase("cell", "transformer", "its metadata 'cell' is 'transformer', not one of lstm, gru, rnn")]
+    [TestCase("lr", "fast", "its metadata 'lr' is 'fast', not a number")]
+    [TestCase("hidden", "0", "its metadata 'hidden' is 0, not a positive integer")]
+    public void BadMetadataValueIsOneLineError(string key, string value, string problem)
+    {
+        ModelLayout layout = Layout();
+        var meta = MetadataOf(layout);
+        meta[key] = value;
+        string path = PathOf("bad.safetensors");
+        SafeTensors.Write(path, Parameters(layout), meta);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain(problem));
+    }
+
+    [Test]
+    public void MissingMetadataKeyIsOneLineError()
+    {
+        ModelLayout layout = Layout();
+        var meta = MetadataOf(layout);
+        meta.Remove("step");
+        string path = PathOf("nostep.safetensors");
+        SafeTensors.Write(path, Parameters(layout), meta);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.EndWith("its ArTar metadata has no 'step'"));
+    }
+
+    [Test]
+    public void OtherCellIsOneLineErrorNamingTensorShapesAndCells()
+    {
+        string path = SaveGood("lstm.safetensors", Layout(CellType.Lstm, hidden: 650, layers: 1, vocab: 5));
+        var e = Fails(() => Checkpoint.Load(path, Layout(CellType.Gru, hidden: 650, layers: 1, vocab: 5), VocabHash));
+        Assert.That(e.Message, Is.EqualTo(
+            $"checkpoint {path}: rnn.weight_ih_l0 has shape [2600,650], the model expects [1950,650] (checkpoint vs model: cell lstm vs gru)"));
+    }
+
+    [Test]
+    public void OtherHiddenSizeIsOneLineError()
+    {
+        string path = SaveGood("h3.safetensors", Layout(hidden: 3));
+        Assert.That(Fails(() => Checkpoint.Load(path, Layout(hidden: 4), VocabHash)).Message,
+            Does.EndWith("encoder.weight has shape [5,3], the model expects [5,4] (checkpoint vs model: hidden 3 vs 4)"));
+    }
+
+    [Test]
+    public void FewerLayersIsOneLineError()
+    {
+        string path = SaveGood("l2.safetensors", Layout(layers: 2));
+        Assert.That(Fails(() => Checkpoint.Load(path, Layout(layers: 3), VocabHash)).Message,
+            Does.EndWith("has no tensor rnn.weight_ih_l2, which the model has (checkpoint vs model: layers 2 vs 3)"));
+    }
+
+    [Test]
+    public void MoreLayersIsOneLineError()
+    {
+        string path = SaveGood("l3.safetensors", Layout(layers: 3));
+        Assert.That(Fails(() => Checkpoint.Load(path, Layout(layers: 2), VocabHash)).Message,
+            Does.EndWith("holds tensor rnn.bias_hh_l2, which the model does not have (checkpoint vs model: layers 3 vs 2)"));
+    }
+
+    [Test]
+    public void OtherVocabularyIsOneLineError()
+    {
+        string path = SaveGood("v.safetensors");
+        string other = Checkpoint.VocabularySha256(["<eos>", "a", "dog", "ran", "off"]);
+        var e = Fails(() => Checkpoint.Load(path, Layout(), other));
+        Assert.That(e.Message, Does.Contain($"its vocabulary (sha256 {VocabHash[..12]}…) is not the data's (sha256 {other[..12]}…)"));
+    }
+
+    [Test]
+    public void TiedDecoderWeightIsAcceptedOnlyWhenEqualToEncoder()
+    {
+        ModelLayout layout = Layout();
+        List<NamedTensor> tensors = Parameters(layout);
+        NamedTensor encoder = tensors.Single(t => t.Name == "encoder.weight");
+        string tied = PathOf("tied.safetensors");
+        SafeTensors.Write(tied, [.. tensors, encoder with { Name = "decoder.weight", Data = (float[])encoder.Data.Clone() }], MetadataOf(layout));
+        Assert.That(Checkpoint.Load(tied, layout, VocabHash).Tensors.Select(t => t.Name), Does.Not.Contain("decoder.weight"));
+
+        float[] untiedData = (float[])encoder.Data.Clone();
+        untiedData[^1] += 1;
+        string untied = PathOf("untied.safetensors");
+        SafeTensors.Write(untied, [.. tensors, encoder with { Name = "decoder.weight", Data = untiedData }], MetadataOf(layout));
+        Assert.That(Fails(() => Checkpoint.Load(untied)).Message, Does.Contain("decoder.weight differs from encoder.weight"));
+    }
+
+    [Test]
+    public void SaveRefusesTensorsThatAreNotTheModels()
+    {
+        ModelLayout layout = Layout();
+        List<NamedTensor> tensors = Parameters(layout);
+        Assert.Throws<ArgumentException>(() => Checkpoint.Save(PathOf("a"), Metadata(layout, VocabHash), tensors.Skip(1).ToList()));
+        Assert.Throws<ArgumentException>(() => Checkpoint.Save(PathOf("b"), Metadata(layout, VocabHash), [.. tensors, new NamedTensor("x", [1], [0])]));
+        Assert.Throws<ArgumentException>(() => Checkpoint.Save(PathOf("c"), Metadata(Layout(hidden: 4), VocabHash), tensors));
+        Assert.That(Directory.GetFiles(_dir), Is.Empty);
+    }
+
+    [Test]
+    public void FailureMidwayLeavesThePreviousCheckpointIntact()
+    {
+        ModelLayout layout = Layout();
+        string path = SaveGood("last.safetensors", layout);
+        byte[] good = File.ReadAllBytes(path);
+
+        int asked = 0;
+        Assert.Throws<InvalidOperationException>(() => Checkpoint.Save(path, Metadata(layout, VocabHash) with { Epoch = 8 }, (name, destination) =>
+        {
+            if (++asked == 4)
+                throw new InvalidOperationException("device lost");
+            destination.Fill(asked);
+        }));
+        Assert.That(asked, Is.EqualTo(4), "the failure came after the header and some tensors were written");
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(good), "the good checkpoint is unchanged");
+        Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { path }), "no temporary file is left behind");
+        Assert.That(Checkpoint.Load(path).Metadata.Epoch, Is.EqualTo(7));
+    }
+
+    [Test]
+    public void UnwritableDestinationIsOneLineErrorAndLeavesNothing()
+    {
+        ModelLayout layout = Layout();
+        string path = Path.Combine(_dir, "missing-folder", "best.safetensors");
+        var e = Fails(() => Checkpoint.Save(path, Metadata(layout, VocabHash), Parameters(layout)));
+        Assert.That(e.Message, Does.StartWith($"checkpoint {path}: cannot write it"));
+        Assert.That(Directory.GetFileSystemEntries(_dir), Is.Empty);
+    }
+
+    [Test]
+    public void OverwritingReplacesTheFileWhole()
+    {
+        ModelLayout layout = Layout();
+        string path = SaveGood("best.safetensors", layout);
+        Checkpoint.Save(path, Metadata(layout, VocabHash) with { Epoch = 9 }, Parameters(layout, seed: 2));
+        Checkpoint loaded = Checkpoint.Load(path, layout, VocabHash);
+        Assert.That(loaded.Metadata.Epoch, Is.EqualTo(9));
+        Assert.That(loaded["decoder.bias"].Data, Is.EqualTo(Parameters(layout, seed: 2).Single(t => t.Name == "decoder.bias").Data));
+        Assert.That(Directory.GetFiles(_dir), Has.Length.EqualTo(1));
+    }
+
+    private string SaveGood(string name, ModelLayout? layout = null)
+    {
+        layout ??= Layout();
+        string path = PathOf(name);
+        Checkpoint.Save(path, Metadata(layout, VocabHash), Parameters(layout));
+        return path;
+    }
+
+    /// <summary>The metadata dictionary a real Save writes, read back from a saved file, to tamper with.</summary>
+    private Dictionary<string, string> MetadataOf(ModelLayout layout)
+    {
+        string path = PathOf("template.safetensors");
+        Checkpoint.Save(path, Metadata(layout, VocabHash), Parameters(layout));
+        var d = SafeTensors.Read(path).Metadata.ToDictionary();
+        File.Delete(path);
+        return d;
+    }
+
+    /// <summary>A file with this header text (padded to 8) and this many zero bytes of data.</summary>
+    private string Craft(string header, int dataBytes)
+    {
+        byte[] json = Encoding.UTF8.GetBytes(header);
+        int padded = (json.Length + 7) / 8 * 8;
+        byte[] bytes = new byte[8 + padded + dataBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)padded);
+        json.CopyTo(bytes, 8);
+        bytes.AsSpan(8 + json.Length, padded - json.Length).Fill((byte)' ');
+        string path = PathOf("crafted.safetensors");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+}
