@@ -1,1 +1,0 @@
-namespace ArTar.Tests; public class Placeholder { [NUnit.Framework.Test] public void Builds() => NUnit.Framework.Assert.Pass(); }
