@@ -207,4 +207,31 @@ public class ModelTests
         for (int i = 0; i < gd.Length; i++) { diff += (gf[i] - gd[i]) * (double)(gf[i] - gd[i]); norm += gd[i] * (double)gd[i]; }
         Assert.That(Math.Sqrt(diff / norm), Is.LessThan(1e-4));
     }
+
+    [Test]
+    public void ATrainingStepAllocatesNothingOnItsThread()
+    {
+        var backend = new CpuBackend<float>();
+        var shape = new ModelShape(CellType.Lstm, 40, 8, 2);
+        var p = backend.CreateParameters(shape);
+        ParameterInit.Initialize(p, 3);
+        var model = new LanguageModel(backend, p, 4, 6);
+        var tokens = Enumerable.Range(0, 24).Select(i => i % 40).ToArray();
+        var norm = backend.Allocate(1);
+        var reg = new Regularization(0.5, 0.5, 2, 1, 7);
+        void Step(long n)
+        {
+            model.Forward(tokens, tokens, 6, reg, n);
+            model.Backward();
+            backend.GradientSquaredNorm(p.Gradients, norm);
+            backend.ClipDecayUpdate(p.Weights, p.Gradients, norm, 0.25, 20, 1e-7);
+        }
+        Step(0);   // warm up (JIT)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Step(1);
+        // A GEMM that fans out to the thread pool may allocate a little on this thread; the ops themselves allocate nothing.
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        TestContext.Out.WriteLine($"allocated in one step: {allocated} bytes");
+        Assert.That(allocated, Is.LessThan(16 * 1024));
+    }
 }
