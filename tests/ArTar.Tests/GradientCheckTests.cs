@@ -182,6 +182,14 @@ public class GradientCheckTests
     public void FullLossOfTwoLayerModel(CellType cell)
     {
         var m = new SmallModel(cell);
+        // The masks are fixed (same seed, step, site) and each of them drops some elements and keeps others.
+        int n = SmallModel.Steps * SmallModel.Batch * SmallModel.Hidden;
+        for (int site = 0; site <= SmallModel.Layers; site++)
+        {
+            var mask = new DropoutMask(site is 0 or SmallModel.Layers ? SmallModel.Training.Dropout : SmallModel.Training.DropoutH,
+                SmallModel.Training.Seed, SmallModel.TrainingStep, site);
+            Assert.That(Enumerable.Range(0, n).Count(i => mask.Keep(i)), Is.InRange(1, n - 1), $"site {site}");
+        }
         var loss0 = m.Forward(SmallModel.Training);
         m.Model.Backward();
         Assert.That(loss0.Ar, Is.GreaterThan(0));
