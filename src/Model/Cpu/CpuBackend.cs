@@ -1,0 +1,267 @@
+using System.Numerics;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using ArTar.Backends;
+
+namespace ArTar.Cpu;
+
+/// <summary>
+/// The reference backend: every op of <see cref="IBackend"/> in managed code, generic over the element type
+/// (float for training, double for the gradient checks). Matrix products go through <see cref="Gemm.Multiply{T}"/>;
+/// elementwise work through TensorPrimitives (vectorised). Nothing is allocated inside an op.
+/// </summary>
+public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloatingPointIeee754<T>
+{
+    // Sums of many squares are taken chunk by chunk in T (vectorised) and added up in double.
+    private const int ReductionChunk = 4096;
+
+    public string Name => typeof(T) == typeof(float) ? "cpu-float32" : typeof(T) == typeof(double) ? "cpu-float64" : $"cpu-{typeof(T).Name}";
+
+    public ITensor Allocate(long length)
+    {
+        if (length < 0 || length > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(length), $"cannot allocate {length} elements on the CPU");
+        return new CpuTensor<T>(new T[length], 0, (int)length);
+    }
+
+    public ITensor AllocateTokens(int length) => new CpuTokens(length);
+
+    public void Upload(ReadOnlySpan<float> source, ITensor destination)
+    {
+        var d = Data(destination);
+        CheckFits(source.Length, d.Length, nameof(Upload));
+        for (int i = 0; i < source.Length; i++) d[i] = T.CreateTruncating(source[i]);
+    }
+
+    public void Download(ITensor source, Span<float> destination)
+    {
+        var s = Data(source);
+        CheckFits(destination.Length, s.Length, nameof(Download));
+        for (int i = 0; i < destination.Length; i++) destination[i] = float.CreateTruncating(s[i]);
+    }
+
+    public void UploadTokens(ReadOnlySpan<int> source, ITensor destination)
+    {
+        var d = Tokens(destination);
+        CheckFits(source.Length, d.Length, nameof(UploadTokens));
+        source.CopyTo(d);
+    }
+
+    public void Zero(ITensor tensor)
+    {
+        if (tensor is CpuTokens tokens) tokens.Ids.AsSpan().Clear();
+        else Data(tensor).Clear();
+    }
+
+    public void Copy(ITensor source, ITensor destination)
+    {
+        var s = Data(source);
+        var d = Data(destination);
+        CheckFits(s.Length, d.Length, nameof(Copy));
+        s.CopyTo(d);
+    }
+
+    public IParameterArena CreateParameters(ModelShape shape) => new CpuParameterArena<T>(shape);
+
+    public IRnnReserve CreateRnnReserve(ModelShape shape, int layer, int maxSteps, int batch) =>
+        new CpuRnnReserve<T>(shape, layer, maxSteps, batch);
+
+    public void EmbeddingForward(ITensor embedding, ITensor tokens, ITensor output, int rows, int hidden)
+    {
+        var e = Data(embedding);
+        var ids = Tokens(tokens)[..rows];
+        var y = Data(output)[..(rows * hidden)];
+        int vocab = e.Length / hidden;
+        for (int r = 0; r < rows; r++)
+            e.Slice(CheckToken(ids[r], vocab) * hidden, hidden).CopyTo(y.Slice(r * hidden, hidden));
+    }
+
+    public void EmbeddingBackward(ITensor dOutput, ITensor tokens, ITensor dEmbedding, int rows, int hidden)
+    {
+        var dy = Data(dOutput)[..(rows * hidden)];
+        var ids = Tokens(tokens)[..rows];
+        var de = Data(dEmbedding);
+        int vocab = de.Length / hidden;
+        for (int r = 0; r < rows; r++)
+        {
+            var row = de.Slice(CheckToken(ids[r], vocab) * hidden, hidden);
+            TensorPrimitives.Add(row, dy.Slice(r * hidden, hidden), row);
+        }
+    }
+
+    public void DropoutForward(ITensor x, ITensor y, long count, DropoutMask mask) =>
+        ApplyDropout(Data(x), Data(y), checked((int)count), mask, accumulate: false);
+
+    public void DropoutBackward(ITensor dy, ITensor dx, long count, DropoutMask mask, bool accumulate) =>
+        ApplyDropout(Data(dy), Data(dx), checked((int)count), mask, accumulate);
+
+    // y (+)= keep ? x·scale : 0 — the forward and the backward are the same masked scaling.
+    private static void ApplyDropout(Span<T> x, Span<T> y, int count, DropoutMask mask, bool accumulate)
+    {
+        mask.Validate();
+        x = x[..count];
+        y = y[..count];
+        if (mask.Probability == 0.0)
+        {
+            if (accumulate) TensorPrimitives.Add(y, x, y);
+            else x.CopyTo(y);
+            return;
+        }
+        T scale = T.CreateTruncating(mask.Scale);
+        uint threshold = mask.Threshold;
+        for (int j = 0; 4 * j < count; j++)
+        {
+            var block = mask.Block(j);
+            int n = Math.Min(4, count - 4 * j);
+            for (int k = 0; k < n; k++)
+            {
+                int i = 4 * j + k;
+                T v = (Philox.Word(block, k) >> 8) >= threshold ? x[i] * scale : T.Zero;
+                y[i] = accumulate ? y[i] + v : v;
+            }
+        }
+    }
+
+    public ArTarLoss ArTarRegularization(ITensor o, ITensor h, ITensor? dO, ITensor? dH, int steps, int batch, int hidden,
+        double alpha, double beta)
+    {
+        if ((dO is null) != (dH is null)) throw new ArgumentException("ArTarRegularization takes both gradients or neither");
+        int n = steps * batch * hidden, bh = batch * hidden, m = n - bh;
+        var os = Data(o)[..n];
+        var hs = Data(h)[..n];
+
+        // AR, DESIGN §1: α·mean(o²) on the dropped output; d/do = 2α·o/n.
+        double ar = alpha == 0.0 ? 0.0 : alpha * SumOfSquares(os) / n;
+        if (dO is not null && alpha != 0.0)
+        {
+            var d = Data(dO)[..n];
+            TensorPrimitives.MultiplyAdd(os, T.CreateTruncating(2.0 * alpha / n), d, d);
+        }
+
+        // TAR, DESIGN §1: β·mean((h[t+1]−h[t])²) over the window only (t = 0..T-2), on the undropped last layer.
+        double tar = 0.0;
+        if (beta != 0.0 && m > 0)
+        {
+            double sum = 0.0;
+            Span<T> dh = dH is null ? default : Data(dH)[..n];
+            T g = T.CreateTruncating(2.0 * beta / m);
+            for (int i = bh; i < n; i++)
+            {
+                T diff = hs[i] - hs[i - bh];
+                sum += double.CreateTruncating(diff * diff);
+                if (dH is not null)
+                {
+                    dh[i] += g * diff;
+                    dh[i - bh] -= g * diff;
+                }
+            }
+            tar = beta * sum / m;
+        }
+        return new ArTarLoss(ar, tar);
+    }
+
+    public double TiedSoftmaxCrossEntropy(ITensor embedding, ITensor bias, ITensor o, ITensor targets, ITensor logits,
+        ITensor? dO, ITensor? dEmbedding, ITensor? dBias, int rows)
+    {
+        bool gradients = dO is not null;
+        if (gradients != (dEmbedding is not null) || gradients != (dBias is not null))
+            throw new ArgumentException("TiedSoftmaxCrossEntropy takes all three gradients or none");
+        var e = Data(embedding);
+        var c = Data(bias);
+        int vocab = c.Length, hidden = e.Length / vocab;
+        var os = Data(o)[..(rows * hidden)];
+        var ys = Tokens(targets)[..rows];
+        var z = Data(logits)[..(rows * vocab)];
+
+        // z = o·Eᵀ + c: the decoder is the embedding, transposed (tied weights, DESIGN §1).
+        Gemm.Multiply(false, true, rows, vocab, hidden, T.One, os, hidden, e, hidden, T.Zero, z, vocab);
+        double loss = 0.0;
+        T invRows = T.One / T.CreateTruncating(rows);
+        for (int r = 0; r < rows; r++)
+        {
+            var zr = z.Slice(r * vocab, vocab);
+            TensorPrimitives.Add(zr, c, zr);
+            int y = CheckToken(ys[r], vocab);
+            // Stable log-softmax: −log p_y = log Σ exp(z − max) + max − z_y.
+            T max = TensorPrimitives.Max(zr);
+            T zy = zr[y];
+            TensorPrimitives.Subtract(zr, max, zr);
+            TensorPrimitives.Exp(zr, zr);
+            T sum = TensorPrimitives.Sum(zr);
+            loss += double.CreateTruncating(T.Log(sum) + max - zy);
+            if (gradients)
+            {
+                // dz = (softmax − onehot)/rows, left in place of the logits.
+                TensorPrimitives.Multiply(zr, invRows / sum, zr);
+                zr[y] -= invRows;
+            }
+        }
+        if (gradients)
+        {
+            var dc = Data(dBias!);
+            Gemm.Multiply(false, false, rows, hidden, vocab, T.One, z, vocab, e, hidden, T.Zero, Data(dO!)[..(rows * hidden)], hidden);
+            Gemm.Multiply(true, false, vocab, hidden, rows, T.One, z, vocab, os, hidden, T.One, Data(dEmbedding!), hidden);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dc, z.Slice(r * vocab, vocab), dc);
+        }
+        return loss / rows;
+    }
+
+    public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm) =>
+        Data(squaredNorm)[0] = T.CreateTruncating(SumOfSquares(Data(gradients)));
+
+    public void ClipDecayUpdate(ITensor weights, ITensor gradients, ITensor squaredNorm, double clip, double lr, double weightDecay)
+    {
+        var w = Data(weights);
+        var g = Data(gradients);
+        if (w.Length != g.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
+        // As kernels/sgd.cu: the norm is read from the backend, the update done in the element type.
+        T norm = T.Sqrt(Data(squaredNorm)[0]);
+        T c = T.CreateTruncating(clip);
+        T scale = clip > 0.0 && norm > c ? c / norm : T.One;
+        T rate = T.CreateTruncating(lr), decay = T.CreateTruncating(weightDecay);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            var vs = new Vector<T>(scale);
+            var vr = new Vector<T>(rate);
+            var vd = new Vector<T>(decay);
+            for (; i <= w.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var wv = new Vector<T>(w[i..]);
+                var gv = new Vector<T>(g[i..]);
+                (wv - vr * (gv * vs + vd * wv)).CopyTo(w[i..]);
+            }
+        }
+        for (; i < w.Length; i++) w[i] -= rate * (g[i] * scale + decay * w[i]);
+    }
+
+    public void Dispose() { }
+
+    /// <summary>The elements behind a handle of this backend (tests and the model's host-side checks use it).</summary>
+    public static Span<T> Data(ITensor tensor) => tensor switch
+    {
+        CpuTensor<T> t => t.Span,
+        null => throw new ArgumentNullException(nameof(tensor)),
+        _ => throw new ArgumentException($"tensor {tensor.GetType().Name} does not belong to the {typeof(T).Name} CPU backend"),
+    };
+
+    public static Span<int> Tokens(ITensor tensor) => tensor as CpuTokens is { } t ? t.Ids
+        : throw new ArgumentException($"expected a CPU token tensor, got {tensor?.GetType().Name ?? "null"}");
+
+    private static CpuParameterArena<T> Arena(IParameterArena arena) => arena as CpuParameterArena<T>
+        ?? throw new ArgumentException($"parameter arena {arena?.GetType().Name ?? "null"} does not belong to the {typeof(T).Name} CPU backend");
+
+    private static double SumOfSquares(ReadOnlySpan<T> x)
+    {
+        double sum = 0.0;
+        for (int i = 0; i < x.Length; i += ReductionChunk)
+            sum += double.CreateTruncating(TensorPrimitives.SumOfSquares(x.Slice(i, Math.Min(ReductionChunk, x.Length - i))));
+        return sum;
+    }
+
+    private static int CheckToken(int id, int vocab) =>
+        (uint)id < (uint)vocab ? id : throw new ArgumentOutOfRangeException(nameof(id), $"token id {id} outside the vocabulary of {vocab}");
+
+    private static void CheckFits(int needed, int available, string op)
+    {
+        if (needed > available) throw new ArgumentException($"{op}: {needed} elements do not fit a tensor of {available}");
+    }
+}

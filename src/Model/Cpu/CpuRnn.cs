@@ -1,0 +1,226 @@
+using System.Numerics;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using ArTar.Backends;
+
+namespace ArTar.Cpu;
+
+// The recurrent layer of DESIGN §1 for all three cells: one code path, the cell only in the pointwise step.
+// The input projection x·W_ihᵀ + b_ih is one GEMM over the whole window; only h·W_hhᵀ + b_hh runs step by step.
+public sealed partial class CpuBackend<T>
+{
+    public void RnnForward(IParameterArena parameters, int layer, ITensor x, ITensor h0, ITensor? c0,
+        ITensor y, ITensor hT, ITensor? cT, IRnnReserve reserve, int steps, int batch, bool training)
+    {
+        var p = Arena(parameters);
+        var r = Reserve(reserve, p.Shape, layer, steps, batch);
+        bool lstm = r.Cell == CellType.Lstm;
+        if (lstm != (c0 is not null) || lstm != (cT is not null))
+            throw new ArgumentException($"the cell state c0/cT is given exactly for an LSTM (this layer is {r.Cell.ConfigName()})");
+        int hidden = r.Hidden, input = r.Input, gh = p.Shape.Gates * hidden, rows = steps * batch, bh = batch * hidden;
+        var views = p.Layers[layer];
+        var wih = views.WeightIh.Weight.Span;
+        var whh = views.WeightHh.Weight.Span;
+        var bih = views.BiasIh.Weight.Span;
+        var bhh = views.BiasHh.Weight.Span;
+
+        var xs = r.X.AsSpan(0, rows * input);
+        Data(x)[..xs.Length].CopyTo(xs);
+        var states = r.States.AsSpan(0, rows * hidden + bh);
+        Data(h0)[..bh].CopyTo(states);
+        if (lstm) Data(c0!)[..bh].CopyTo(r.C0);
+
+        // Gate pre-activations from the input side, all steps at once: x·W_ihᵀ + b_ih.
+        var gates = r.Gates.AsSpan(0, rows * gh);
+        Gemm.Multiply(false, true, rows, gh, input, T.One, xs, input, wih, input, T.Zero, gates, gh);
+        for (int row = 0; row < rows; row++)
+        {
+            var g = gates.Slice(row * gh, gh);
+            TensorPrimitives.Add(g, bih, g);
+        }
+
+        var hg = r.HiddenGates.AsSpan(0, batch * gh);
+        for (int t = 0; t < steps; t++)
+        {
+            var hPrev = states.Slice(t * bh, bh);
+            for (int b = 0; b < batch; b++) bhh.CopyTo(hg.Slice(b * gh, gh));
+            Gemm.Multiply(false, true, batch, gh, hidden, T.One, hPrev, hidden, whh, hidden, T.One, hg, gh);
+            var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
+            var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
+            CellForward(r.Cell, gates.Slice(t * batch * gh, batch * gh), hg, hPrev, cPrev, extra,
+                states.Slice((t + 1) * bh, bh), batch, hidden);
+        }
+
+        states.Slice(bh, rows * hidden).CopyTo(Data(y));
+        states.Slice(rows * hidden, bh).CopyTo(Data(hT));
+        if (lstm) r.Extra.AsSpan((steps - 1) * bh, bh).CopyTo(Data(cT!));
+        r.Steps = steps;
+        r.UsedBatch = batch;
+        r.HasForward = training;
+    }
+
+    public void RnnBackward(IParameterArena parameters, int layer, ITensor dy, ITensor dx, ITensor dh0, ITensor? dc0, IRnnReserve reserve)
+    {
+        var p = Arena(parameters);
+        var r = reserve as CpuRnnReserve<T> ?? throw new ArgumentException($"reserve {reserve?.GetType().Name ?? "null"} does not belong to the {typeof(T).Name} CPU backend");
+        if (!r.HasForward) throw new InvalidOperationException($"RnnBackward on layer {layer} without a training forward before it");
+        if (r.Layer != layer) throw new ArgumentException($"reserve of layer {r.Layer} used for layer {layer}");
+        bool lstm = r.Cell == CellType.Lstm, gru = r.Cell == CellType.Gru;
+        if (lstm != (dc0 is not null)) throw new ArgumentException("dc0 is given exactly for an LSTM");
+        int steps = r.Steps, batch = r.UsedBatch, hidden = r.Hidden, input = r.Input;
+        int gh = p.Shape.Gates * hidden, rows = steps * batch, bh = batch * hidden;
+        var views = p.Layers[layer];
+
+        var dys = Data(dy)[..(rows * hidden)];
+        var states = r.States.AsSpan(0, rows * hidden + bh);
+        var dHidden = r.DHiddenGates.AsSpan(0, rows * gh);
+        var dInput = r.DInputGates.AsSpan(0, rows * gh);
+        var dh = r.DH.AsSpan(0, bh);
+        var dhNext = r.DHNext.AsSpan(0, bh);
+        var dcNext = r.DCNext.AsSpan(0, bh);
+        dhNext.Clear();
+        dcNext.Clear();
+        var whh = views.WeightHh.Weight.Span;
+
+        // Truncated BPTT: dh_T = 0; walk back through the window.
+        for (int t = steps - 1; t >= 0; t--)
+        {
+            TensorPrimitives.Add(dys.Slice(t * bh, bh), dhNext, dh);
+            var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
+            var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
+            CellBackward(r.Cell, r.Gates.AsSpan(t * batch * gh, batch * gh), states.Slice(t * bh, bh), states.Slice((t + 1) * bh, bh),
+                cPrev, extra, dh, dhNext, dcNext, dHidden.Slice(t * batch * gh, batch * gh), dInput.Slice(t * batch * gh, batch * gh),
+                batch, hidden);
+            // dh_{t-1} = dHg·W_hh (+ the GRU's direct z ⊙ dh, already in dhNext).
+            Gemm.Multiply(false, false, batch, hidden, gh, T.One, dHidden.Slice(t * batch * gh, batch * gh), gh, whh, hidden,
+                gru ? T.One : T.Zero, dhNext, hidden);
+        }
+        dhNext.CopyTo(Data(dh0));
+        if (lstm) dcNext.CopyTo(Data(dc0!));
+
+        // Weight gradients over the whole window at once: dW_hh += dHgᵀ·h_{t-1}, dW_ih += dXgᵀ·x, biases the column sums.
+        Gemm.Multiply(true, false, gh, hidden, rows, T.One, dHidden, gh, states[..(rows * hidden)], hidden, T.One, views.WeightHh.Gradient.Span, hidden);
+        Gemm.Multiply(true, false, gh, input, rows, T.One, dInput, gh, r.X.AsSpan(0, rows * input), input, T.One, views.WeightIh.Gradient.Span, input);
+        var dbih = views.BiasIh.Gradient.Span;
+        var dbhh = views.BiasHh.Gradient.Span;
+        for (int row = 0; row < rows; row++)
+        {
+            TensorPrimitives.Add(dbih, dInput.Slice(row * gh, gh), dbih);
+            TensorPrimitives.Add(dbhh, dHidden.Slice(row * gh, gh), dbhh);
+        }
+        Gemm.Multiply(false, false, rows, input, gh, T.One, dInput, gh, views.WeightIh.Weight.Span, input, T.Zero, Data(dx)[..(rows * input)], input);
+    }
+
+    // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations: gates holds x·W_ihᵀ + b_ih and is left
+    // holding the activated gates; hg = h·W_hhᵀ + b_hh.
+    private static void CellForward(CellType cell, Span<T> gates, Span<T> hg, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> cPrev,
+        Span<T> extra, Span<T> h, int batch, int hidden)
+    {
+        int gh = gates.Length / batch;
+        for (int b = 0; b < batch; b++)
+        {
+            var g = gates.Slice(b * gh, gh);
+            var a = hg.Slice(b * gh, gh);
+            var hb = h.Slice(b * hidden, hidden);
+            switch (cell)
+            {
+                case CellType.Lstm:
+                {
+                    // [i f g o]; c' = σ(f)·c + σ(i)·tanh(g); h' = σ(o)·tanh(c').
+                    TensorPrimitives.Add(g, a, g);
+                    TensorPrimitives.Sigmoid(g[..(2 * hidden)], g[..(2 * hidden)]);
+                    TensorPrimitives.Tanh(g.Slice(2 * hidden, hidden), g.Slice(2 * hidden, hidden));
+                    TensorPrimitives.Sigmoid(g.Slice(3 * hidden, hidden), g.Slice(3 * hidden, hidden));
+                    var c = extra.Slice(b * hidden, hidden);
+                    TensorPrimitives.Multiply(g.Slice(hidden, hidden), cPrev.Slice(b * hidden, hidden), c);
+                    TensorPrimitives.MultiplyAdd(g[..hidden], g.Slice(2 * hidden, hidden), c, c);
+                    TensorPrimitives.Tanh(c, hb);
+                    TensorPrimitives.Multiply(hb, g.Slice(3 * hidden, hidden), hb);
+                    break;
+                }
+                case CellType.Gru:
+                {
+                    // r, z = σ(·); n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); h' = (1−z)⊙n + z⊙h = n + z⊙(h − n).
+                    TensorPrimitives.Add(g[..(2 * hidden)], a[..(2 * hidden)], g[..(2 * hidden)]);
+                    TensorPrimitives.Sigmoid(g[..(2 * hidden)], g[..(2 * hidden)]);
+                    var hn = extra.Slice(b * hidden, hidden);
+                    a.Slice(2 * hidden, hidden).CopyTo(hn);
+                    var n = g.Slice(2 * hidden, hidden);
+                    TensorPrimitives.MultiplyAdd(g[..hidden], hn, n, n);
+                    TensorPrimitives.Tanh(n, n);
+                    var z = g.Slice(hidden, hidden);
+                    var hp = hPrev.Slice(b * hidden, hidden);
+                    for (int j = 0; j < hidden; j++) hb[j] = n[j] + z[j] * (hp[j] - n[j]);
+                    break;
+                }
+                default:
+                    // h' = tanh(W_ih x + b_ih + W_hh h + b_hh); the "gate" kept is h' itself.
+                    TensorPrimitives.Add(g, a, g);
+                    TensorPrimitives.Tanh(g, g);
+                    g.CopyTo(hb);
+                    break;
+            }
+        }
+    }
+
+    // Backward of one step: from dh (the gradient at h_t) writes the gradients at the pre-activations, dHidden on the
+    // W_hh side and dInput on the W_ih side (one array unless GRU), and carries dc (LSTM) or the direct z⊙dh (GRU) back.
+    private static void CellBackward(CellType cell, ReadOnlySpan<T> gates, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> h,
+        ReadOnlySpan<T> cPrev, ReadOnlySpan<T> extra, ReadOnlySpan<T> dh, Span<T> dhNext, Span<T> dcNext,
+        Span<T> dHidden, Span<T> dInput, int batch, int hidden)
+    {
+        int gh = gates.Length / batch;
+        T one = T.One;
+        for (int b = 0; b < batch; b++)
+        {
+            var g = gates.Slice(b * gh, gh);
+            var dg = dHidden.Slice(b * gh, gh);
+            int o = b * hidden;
+            switch (cell)
+            {
+                case CellType.Lstm:
+                    for (int j = 0; j < hidden; j++)
+                    {
+                        T i = g[j], f = g[hidden + j], gg = g[2 * hidden + j], og = g[3 * hidden + j];
+                        T tc = T.Tanh(extra[o + j]);
+                        T dc = dcNext[o + j] + dh[o + j] * og * (one - tc * tc);
+                        dg[j] = dc * gg * i * (one - i);
+                        dg[hidden + j] = dc * cPrev[o + j] * f * (one - f);
+                        dg[2 * hidden + j] = dc * i * (one - gg * gg);
+                        dg[3 * hidden + j] = dh[o + j] * tc * og * (one - og);
+                        dcNext[o + j] = dc * f;
+                    }
+                    break;
+                case CellType.Gru:
+                {
+                    var dgi = dInput.Slice(b * gh, gh);
+                    for (int j = 0; j < hidden; j++)
+                    {
+                        T rg = g[j], z = g[hidden + j], n = g[2 * hidden + j], d = dh[o + j];
+                        T dnPre = d * (one - z) * (one - n * n);
+                        T drPre = dnPre * extra[o + j] * rg * (one - rg);
+                        T dzPre = d * (hPrev[o + j] - n) * z * (one - z);
+                        dgi[j] = dg[j] = drPre;
+                        dgi[hidden + j] = dg[hidden + j] = dzPre;
+                        dgi[2 * hidden + j] = dnPre;
+                        dg[2 * hidden + j] = dnPre * rg;   // r gates only the W_hn·h + b_hn part
+                        dhNext[o + j] = d * z;
+                    }
+                    break;
+                }
+                default:
+                    for (int j = 0; j < hidden; j++) dg[j] = dh[o + j] * (one - h[o + j] * h[o + j]);
+                    break;
+            }
+        }
+    }
+
+    private static CpuRnnReserve<T> Reserve(IRnnReserve reserve, ModelShape shape, int layer, int steps, int batch)
+    {
+        var r = reserve as CpuRnnReserve<T> ?? throw new ArgumentException($"reserve {reserve?.GetType().Name ?? "null"} does not belong to the {typeof(T).Name} CPU backend");
+        if (r.Layer != layer || r.Cell != shape.Cell || r.Hidden != shape.Hidden)
+            throw new ArgumentException($"reserve of layer {r.Layer} ({r.Cell.ConfigName()}, H={r.Hidden}) used for layer {layer} of a {shape.Cell.ConfigName()} model with H={shape.Hidden}");
+        if (steps <= 0 || steps > r.MaxSteps || batch <= 0 || batch > r.Batch)
+            throw new ArgumentException($"window of {steps}×{batch} does not fit the RNN reserve of {r.MaxSteps}×{r.Batch}");
+        return r;
+    }
+}
