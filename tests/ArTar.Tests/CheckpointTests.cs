@@ -1,3 +1,4 @@
+using ArTar.Backends;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
@@ -19,9 +20,9 @@ public class CheckpointTests
     private static readonly string[] Words = ["<eos>", "the", "cat", "sat", "on"];
     private static readonly string VocabHash = Checkpoint.VocabularySha256(Words);
 
-    private static ModelLayout Layout(CellType cell = CellType.Lstm, int layers = 2, int hidden = 3, int vocab = 5) => new(cell, layers, hidden, vocab);
+    private static ModelShape Layout(CellType cell = CellType.Lstm, int layers = 2, int hidden = 3, int vocab = 5) => new(cell, vocab, hidden, layers);
 
-    private static CheckpointMetadata Metadata(ModelLayout layout, string vocabHash) => new()
+    private static CheckpointMetadata Metadata(ModelShape layout, string vocabHash) => new()
     {
         Config = """{"name": "tiny", "model": "lstm", "lr": 20, "note": "quotes \" and <eos> survive"}""",
         VocabularySha256 = vocabHash,
@@ -36,16 +37,16 @@ public class CheckpointTests
         Extra = new Dictionary<string, string> { ["artar.note"] = "ünïcødé ✓" },
     };
 
-    private static List<NamedTensor> Parameters(ModelLayout layout, int seed = 1)
+    private static List<NamedTensor> Parameters(ModelShape layout, int seed = 1)
     {
         var random = new Random(seed);
         var tensors = new List<NamedTensor>();
-        foreach (TensorInfo t in layout.Tensors())
+        foreach (ParameterSpec t in layout.Parameters())
         {
-            var data = new float[t.ElementCount];
+            var data = new float[t.Count];
             for (int i = 0; i < data.Length; i++)
                 data[i] = (float)(random.NextDouble() * 2 - 1);
-            tensors.Add(new NamedTensor(t.Name, t.Shape, data));
+            tensors.Add(new NamedTensor(t.Name, t.Dimensions, data));
         }
         // Values whose bits must survive exactly: -0, a subnormal, ±∞, a NaN with a payload, the extremes.
         float[] special = [-0f, float.Epsilon, float.PositiveInfinity, float.NegativeInfinity,
@@ -66,14 +67,14 @@ public class CheckpointTests
     [Test]
     public void RoundTripIsBitExact()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         List<NamedTensor> saved = Parameters(layout);
         CheckpointMetadata meta = Metadata(layout, VocabHash);
         string path = PathOf("best.safetensors");
         Checkpoint.Save(path, meta, saved);
 
         Checkpoint loaded = Checkpoint.Load(path, layout, VocabHash);
-        Assert.That(loaded.Tensors.Select(t => t.Name), Is.EqualTo(layout.Tensors().Select(t => t.Name)));
+        Assert.That(loaded.Tensors.Select(t => t.Name), Is.EqualTo(layout.Parameters().Select(t => t.Name)));
         foreach (NamedTensor s in saved)
         {
             NamedTensor l = loaded[s.Name];
@@ -97,7 +98,7 @@ public class CheckpointTests
     [Test]
     public void BestValidLossBeforeAnyEvaluationRoundTrips()
     {
-        ModelLayout layout = Layout(CellType.Rnn, layers: 1);
+        ModelShape layout = Layout(CellType.Rnn, layers: 1);
         string path = PathOf("x.safetensors");
         Checkpoint.Save(path, Metadata(layout, VocabHash) with { BestValidLoss = double.PositiveInfinity }, Parameters(layout));
         Assert.That(Checkpoint.Load(path).Metadata.BestValidLoss, Is.EqualTo(double.PositiveInfinity));
@@ -106,7 +107,7 @@ public class CheckpointTests
     [Test]
     public void SavingByNameWritesTheSameBytesAsSavingAList()
     {
-        ModelLayout layout = Layout(CellType.Gru);
+        ModelShape layout = Layout(CellType.Gru);
         List<NamedTensor> tensors = Parameters(layout);
         CheckpointMetadata meta = Metadata(layout, VocabHash);
         Checkpoint.Save(PathOf("list.safetensors"), meta, tensors);
@@ -116,7 +117,7 @@ public class CheckpointTests
             asked.Add(name);
             tensors.Single(t => t.Name == name).Data.CopyTo(destination);
         });
-        Assert.That(asked, Is.EquivalentTo(layout.Tensors().Select(t => t.Name)));
+        Assert.That(asked, Is.EquivalentTo(layout.Parameters().Select(t => t.Name)));
         Assert.That(File.ReadAllBytes(PathOf("byname.safetensors")), Is.EqualTo(File.ReadAllBytes(PathOf("list.safetensors"))));
     }
 
@@ -124,7 +125,7 @@ public class CheckpointTests
     [Test]
     public void HeaderIsValidSafetensors()
     {
-        ModelLayout layout = Layout(CellType.Lstm, layers: 3, hidden: 4, vocab: 7);
+        ModelShape layout = Layout(CellType.Lstm, layers: 3, hidden: 4, vocab: 7);
         List<NamedTensor> tensors = Parameters(layout);
         string path = PathOf("spec.safetensors");
         Checkpoint.Save(path, Metadata(layout, VocabHash), tensors);
@@ -168,21 +169,21 @@ public class CheckpointTests
         }
         Assert.That(dataStart + expectedBegin, Is.EqualTo(bytes.Length), "data covers the rest of the file exactly");
         Assert.That(names, Is.EqualTo(names.Order(StringComparer.Ordinal)), "tensors sorted by name");
-        Assert.That(names, Is.EquivalentTo(layout.Tensors().Select(t => t.Name)));
+        Assert.That(names, Is.EquivalentTo(layout.Parameters().Select(t => t.Name)));
         Assert.That(names, Does.Not.Contain("decoder.weight"), "the tied decoder weight is stored once, as encoder.weight");
     }
 
     [Test]
     public void CanonicalNamesAndShapesMatchPyTorchWordLanguageModel()
     {
-        var shapes = Layout(CellType.Lstm, layers: 2, hidden: 650, vocab: 10000).Tensors().ToDictionary(t => t.Name, t => t.Shape);
+        var shapes = Layout(CellType.Lstm, layers: 2, hidden: 650, vocab: 10000).Parameters().ToDictionary(t => t.Name, t => t.Dimensions);
         Assert.That(shapes["encoder.weight"], Is.EqualTo(new[] { 10000, 650 }));
         Assert.That(shapes["rnn.weight_ih_l0"], Is.EqualTo(new[] { 2600, 650 }));
         Assert.That(shapes["rnn.weight_hh_l1"], Is.EqualTo(new[] { 2600, 650 }));
         Assert.That(shapes["rnn.bias_ih_l1"], Is.EqualTo(new[] { 2600 }));
         Assert.That(shapes["decoder.bias"], Is.EqualTo(new[] { 10000 }));
         Assert.That(shapes, Has.Count.EqualTo(1 + 4 * 2 + 1));
-        Assert.That(Layout(CellType.Gru, 1, 650, 10000).Tensors().Single(t => t.Name == "rnn.bias_hh_l0").Shape, Is.EqualTo(new[] { 1950 }));
+        Assert.That(Layout(CellType.Gru, 1, 650, 10000).Parameters().Single(t => t.Name == "rnn.bias_hh_l0").Dimensions, Is.EqualTo(new[] { 1950 }));
         Assert.That(Layout(CellType.Rnn, 1, 10, 20).ParameterCount, Is.EqualTo(20 * 10 + 10 * 10 * 2 + 10 * 2 + 20));
     }
 
@@ -283,7 +284,7 @@ public class CheckpointTests
     [Test]
     public void ArTarMetadataWithOtherTensorNamesIsOneLineError()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         var tensors = Parameters(layout).Select(t => t.Name == "encoder.weight" ? t with { Name = "embedding.weight" } : t).ToList();
         string path = PathOf("renamed.safetensors");
         SafeTensors.Write(path, tensors, MetadataOf(layout));
@@ -293,7 +294,7 @@ public class CheckpointTests
     [Test]
     public void NewerFormatIsOneLineError()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         var meta = MetadataOf(layout);
         meta[Checkpoint.FormatKey] = "2";
         string path = PathOf("v2.safetensors");
@@ -307,7 +308,7 @@ public class CheckpointTests
     [TestCase("hidden", "0", "its metadata 'hidden' is 0, not a positive integer")]
     public void BadMetadataValueIsOneLineError(string key, string value, string problem)
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         var meta = MetadataOf(layout);
         meta[key] = value;
         string path = PathOf("bad.safetensors");
@@ -318,7 +319,7 @@ public class CheckpointTests
     [Test]
     public void MissingMetadataKeyIsOneLineError()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         var meta = MetadataOf(layout);
         meta.Remove("step");
         string path = PathOf("nostep.safetensors");
@@ -371,7 +372,7 @@ public class CheckpointTests
     [Test]
     public void TiedDecoderWeightIsAcceptedOnlyWhenEqualToEncoder()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         List<NamedTensor> tensors = Parameters(layout);
         NamedTensor encoder = tensors.Single(t => t.Name == "encoder.weight");
         string tied = PathOf("tied.safetensors");
@@ -388,7 +389,7 @@ public class CheckpointTests
     [Test]
     public void SaveRefusesTensorsThatAreNotTheModels()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         List<NamedTensor> tensors = Parameters(layout);
         Assert.Throws<ArgumentException>(() => Checkpoint.Save(PathOf("a"), Metadata(layout, VocabHash), tensors.Skip(1).ToList()));
         Assert.Throws<ArgumentException>(() => Checkpoint.Save(PathOf("b"), Metadata(layout, VocabHash), [.. tensors, new NamedTensor("x", [1], [0])]));
@@ -399,7 +400,7 @@ public class CheckpointTests
     [Test]
     public void FailureMidwayLeavesThePreviousCheckpointIntact()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         string path = SaveGood("last.safetensors", layout);
         byte[] good = File.ReadAllBytes(path);
 
@@ -419,7 +420,7 @@ public class CheckpointTests
     [Test]
     public void UnwritableDestinationIsOneLineErrorAndLeavesNothing()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         string path = Path.Combine(_dir, "missing-folder", "best.safetensors");
         var e = Fails(() => Checkpoint.Save(path, Metadata(layout, VocabHash), Parameters(layout)));
         Assert.That(e.Message, Does.StartWith($"checkpoint {path}: cannot write it"));
@@ -429,7 +430,7 @@ public class CheckpointTests
     [Test]
     public void OverwritingReplacesTheFileWhole()
     {
-        ModelLayout layout = Layout();
+        ModelShape layout = Layout();
         string path = SaveGood("best.safetensors", layout);
         Checkpoint.Save(path, Metadata(layout, VocabHash) with { Epoch = 9 }, Parameters(layout, seed: 2));
         Checkpoint loaded = Checkpoint.Load(path, layout, VocabHash);
@@ -438,16 +439,16 @@ public class CheckpointTests
         Assert.That(Directory.GetFiles(_dir), Has.Length.EqualTo(1));
     }
 
-    private string SaveGood(string name, ModelLayout? layout = null)
+    private string SaveGood(string name, ModelShape? layout = null)
     {
-        layout ??= Layout();
+        ModelShape shape = layout ?? Layout();
         string path = PathOf(name);
-        Checkpoint.Save(path, Metadata(layout, VocabHash), Parameters(layout));
+        Checkpoint.Save(path, Metadata(shape, VocabHash), Parameters(shape));
         return path;
     }
 
     /// <summary>The metadata dictionary a real Save writes, read back from a saved file, to tamper with.</summary>
-    private Dictionary<string, string> MetadataOf(ModelLayout layout)
+    private Dictionary<string, string> MetadataOf(ModelShape layout)
     {
         string path = PathOf("template.safetensors");
         Checkpoint.Save(path, Metadata(layout, VocabHash), Parameters(layout));

@@ -30,6 +30,24 @@ public readonly record struct ModelShape(CellType Cell, int Vocab, int Hidden, i
         return specs;
     }
 
+    /// <summary>The number of trainable scalars (the tied decoder weight counted once).</summary>
+    public long ParameterCount => Parameters().Sum(p => p.Count);
+
+    /// <summary>"lstm, 2 layers, hidden 650, vocabulary 10000".</summary>
+    public override string ToString() =>
+        $"{Cell.ConfigName()}, {Layers} layer{(Layers == 1 ? "" : "s")}, hidden {Hidden}, vocabulary {Vocab}";
+
+    /// <summary>"cell lstm vs gru, hidden 650 vs 1500": the fields where this (a checkpoint's) and <paramref name="other"/> (the model) differ.</summary>
+    public string Differences(ModelShape other)
+    {
+        var parts = new List<string>();
+        if (Cell != other.Cell) parts.Add($"cell {Cell.ConfigName()} vs {other.Cell.ConfigName()}");
+        if (Layers != other.Layers) parts.Add($"layers {Layers} vs {other.Layers}");
+        if (Hidden != other.Hidden) parts.Add($"hidden {Hidden} vs {other.Hidden}");
+        if (Vocab != other.Vocab) parts.Add($"vocabulary {Vocab} vs {other.Vocab} words");
+        return string.Join(", ", parts);
+    }
+
     public const string EncoderWeight = "encoder.weight";
     public const string DecoderBias = "decoder.bias";
     public static string WeightIh(int layer) => $"rnn.weight_ih_l{layer}";

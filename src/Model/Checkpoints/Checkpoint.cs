@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using ArTar.Backends;
 
 namespace ArTar.Checkpoints;
 
@@ -17,7 +18,7 @@ public sealed record CheckpointMetadata
     /// <summary>SHA-256 of the vocabulary words joined by '\n', lowercase hex (<see cref="Checkpoint.VocabularySha256"/>).</summary>
     public required string VocabularySha256 { get; init; }
 
-    public required ModelLayout Model { get; init; }
+    public required ModelShape Model { get; init; }
 
     /// <summary>Epochs completed (1 after the first).</summary>
     public required int Epoch { get; init; }
@@ -79,7 +80,7 @@ public sealed class Checkpoint
 
     public CheckpointMetadata Metadata { get; }
 
-    /// <summary>The parameters in <see cref="ModelLayout.Tensors"/> order, shapes checked.</summary>
+    /// <summary>The parameters in <see cref="ModelShape.Tensors"/> order, shapes checked.</summary>
     public IReadOnlyList<NamedTensor> Tensors { get; }
 
     /// <summary>The tensor of that canonical name.</summary>
@@ -90,10 +91,10 @@ public sealed class Checkpoint
     public static string VocabularySha256(IEnumerable<string> words) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', words))));
 
-    /// <summary>Saves <paramref name="tensors"/>, which must be exactly <c>metadata.Model.Tensors()</c> (names and shapes, any order).</summary>
+    /// <summary>Saves <paramref name="tensors"/>, which must be exactly <c>Infos(metadata.Model)</c> (names and shapes, any order).</summary>
     public static void Save(string path, CheckpointMetadata metadata, IReadOnlyList<NamedTensor> tensors)
     {
-        IReadOnlyList<TensorInfo> expected = metadata.Model.Tensors();
+        IReadOnlyList<TensorInfo> expected = Infos(metadata.Model);
         var byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (TensorInfo e in expected)
         {
@@ -112,7 +113,7 @@ public sealed class Checkpoint
     /// (a backend's read-by-name), one at a time. Atomic: if <paramref name="read"/> throws, the destination is unchanged.
     /// </summary>
     public static void Save(string path, CheckpointMetadata metadata, TensorReader read) =>
-        SafeTensors.Write(path, metadata.Model.Tensors(), read, ToDictionary(metadata));
+        SafeTensors.Write(path, Infos(metadata.Model), read, ToDictionary(metadata));
 
     /// <summary>
     /// Loads an ArTar checkpoint and checks it is whole: every parameter its own metadata implies, with that shape,
@@ -131,7 +132,7 @@ public sealed class Checkpoint
                 throw new CheckpointException(path, "decoder.weight differs from encoder.weight, but ArTar ties them (DESIGN §2)");
         }
         var tensors = new List<NamedTensor>();
-        foreach (TensorInfo e in metadata.Model.Tensors())
+        foreach (TensorInfo e in Infos(metadata.Model))
         {
             if (!byName.Remove(e.Name, out NamedTensor? t))
                 throw new CheckpointException(path, $"has no tensor {e.Name}, which its metadata ({metadata.Model}) implies");
@@ -148,7 +149,7 @@ public sealed class Checkpoint
     /// Loads a checkpoint for a model of <paramref name="expected"/> trained on the vocabulary with hash
     /// <paramref name="vocabularySha256"/>; any difference is one <see cref="CheckpointException"/> line.
     /// </summary>
-    public static Checkpoint Load(string path, ModelLayout expected, string vocabularySha256)
+    public static Checkpoint Load(string path, ModelShape expected, string vocabularySha256)
     {
         Checkpoint checkpoint = Load(path);
         checkpoint.CheckMatches(expected, vocabularySha256);
@@ -156,11 +157,11 @@ public sealed class Checkpoint
     }
 
     /// <summary>Throws a one-line <see cref="CheckpointException"/> saying how this checkpoint differs from the model expected.</summary>
-    public void CheckMatches(ModelLayout expected, string vocabularySha256)
+    public void CheckMatches(ModelShape expected, string vocabularySha256)
     {
-        ModelLayout actual = Metadata.Model;
+        ModelShape actual = Metadata.Model;
         string why = actual == expected ? "" : $" (checkpoint vs model: {actual.Differences(expected)})";
-        IReadOnlyList<TensorInfo> wanted = expected.Tensors();
+        IReadOnlyList<TensorInfo> wanted = Infos(expected);
         foreach (TensorInfo e in wanted)
         {
             if (!_byName.TryGetValue(e.Name, out NamedTensor? t))
@@ -179,6 +180,9 @@ public sealed class Checkpoint
                 $"its vocabulary (sha256 {Short(Metadata.VocabularySha256)}) is not the data's (sha256 {Short(vocabularySha256)}): it was trained on other data; use that data or train anew");
     }
 
+    /// <summary>The parameters of a model as safetensors entries, in canonical order.</summary>
+    private static IReadOnlyList<TensorInfo> Infos(ModelShape shape) => [.. shape.Parameters().Select(p => new TensorInfo(p.Name, p.Dimensions))];
+
     private static string Short(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
 
     private static Dictionary<string, string> ToDictionary(CheckpointMetadata m)
@@ -191,7 +195,7 @@ public sealed class Checkpoint
             ["cell"] = m.Model.Cell.ConfigName(),
             ["layers"] = Invariant(m.Model.Layers),
             ["hidden"] = Invariant(m.Model.Hidden),
-            ["vocab_size"] = Invariant(m.Model.VocabSize),
+            ["vocab_size"] = Invariant(m.Model.Vocab),
             ["epoch"] = Invariant(m.Epoch),
             ["step"] = Invariant(m.Step),
             ["dropout_step"] = Invariant(m.DropoutStep),
@@ -246,7 +250,7 @@ public sealed class Checkpoint
         {
             Config = Get("config"),
             VocabularySha256 = Get("vocab_sha256"),
-            Model = new ModelLayout(cell, Positive("layers"), Positive("hidden"), Positive("vocab_size")),
+            Model = new ModelShape(cell, Positive("vocab_size"), Positive("hidden"), Positive("layers")),
             Epoch = Parse<int>("epoch", "an integer"),
             Step = Parse<long>("step", "an integer"),
             DropoutStep = Parse<long>("dropout_step", "an integer"),
