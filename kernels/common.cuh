@@ -35,6 +35,18 @@ static __device__ __forceinline__ float __logf(float x) { return __nvvm_lg2_appr
 
 #define ARTAR_KERNEL extern "C" __global__
 
+// 2^x on the hardware unit (ex2.approx.f32): the NVVM builtin under clang, inline PTX under nvcc.
+static __device__ __forceinline__ float hardware_exp2f(float x)
+{
+#ifdef __NVCC__
+    float y;
+    asm("ex2.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#else
+    return __nvvm_ex2_approx_f(x);
+#endif
+}
+
 // Grid-stride loop over n elements: any launch shape covers the whole range.
 #define GRID_STRIDE_LOOP(i, n) \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
@@ -53,7 +65,7 @@ static __device__ __forceinline__ float accurate_expf(float x)
     r = fmaf(n, -1.42860682e-6f, r);                        // ln2 low part
     int k = (int)n;
     int k1 = k >> 1, k2 = k - k1;                           // both halves in [-63, 64]
-    float e = __nvvm_ex2_approx_f(r * 1.44269504f);
+    float e = hardware_exp2f(r * 1.44269504f);
     return e * __int_as_float((k1 + 127) << 23) * __int_as_float((k2 + 127) << 23);
 }
 

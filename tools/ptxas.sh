@@ -75,6 +75,9 @@ for ptx in "${modules[@]}"; do
         fi
     done
 done
-grep -E 'Compiling entry|Used [0-9]+ registers|spill' "$report" >&2 || true
+# One line per kernel and target: registers and spills (the full ptxas output stays in the report).
+awk "/Compiling entry function/ { match(\$0, /'[^']+' for 'sm_[0-9]+'/); split(substr(\$0, RSTART, RLENGTH), a, \"'\"); k = a[2]; t = a[4] }
+     /spill stores/ { s = \$5 \"/\" \$9 }
+     /Used [0-9]+ registers/ { match(\$0, /Used [0-9]+/); printf \"%-26s %s  %3s registers  spill st/ld %s B\\n\", k, t, substr(\$0, RSTART + 5, RLENGTH - 5), s }" "$report" >&2
 echo "ptxas.sh: ${#modules[@]} modules × ${#targets[@]} targets, $refused refused; report: ${report#$repo/}" >&2
 [ "$refused" -eq 0 ]
