@@ -22,14 +22,13 @@ static __device__ __forceinline__ void dropout_apply(float* out, const float* in
     long long blocks = (n + 3) >> 2;
     GRID_STRIDE_LOOP(j, blocks)
     {
-        philox4x32 r = philox4x32_10((unsigned int)j, (unsigned int)step, (unsigned int)(step >> 32), site,
-                                     (unsigned int)seed, (unsigned int)(seed >> 32));
+        philox4x32 r = dropout_philox(seed, step, site, j);
         long long base = j << 2;
         for (int lane = 0; lane < 4; lane++)
         {
             long long i = base + lane;
             if (i >= n) break;
-            float v = (r.v[lane] >> 8) >= threshold ? in[i] * scale : 0.0f;
+            float v = dropout_keep(r.v[lane], threshold) ? in[i] * scale : 0.0f;
             out[i] = accumulate ? out[i] + v : v;
         }
     }

@@ -30,3 +30,14 @@ static ARTAR_HD inline philox4x32 philox4x32_10(unsigned int c0, unsigned int c1
     philox4x32 r = {{c0, c1, c2, c3}};
     return r;
 }
+
+// The HELPERS.md dropout contract, in one place for the kernel and for host checks: the generator call that
+// serves elements 4j..4j+3 of dropout site `site` at training step `step` (word = result.v[i & 3]) …
+static ARTAR_HD inline philox4x32 dropout_philox(unsigned long long seed, unsigned long long step, unsigned int site, long long j)
+{
+    return philox4x32_10((unsigned int)j, (unsigned int)step, (unsigned int)(step >> 32), site,
+                         (unsigned int)seed, (unsigned int)(seed >> 32));
+}
+
+// … and the keep decision: the word's top 24 bits against threshold = round(p · 2^24).
+static ARTAR_HD inline bool dropout_keep(unsigned int word, unsigned int threshold) { return (word >> 8) >= threshold; }

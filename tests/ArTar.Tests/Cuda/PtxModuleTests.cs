@@ -7,15 +7,7 @@ namespace ArTar.Tests.Cuda;
 /// <summary>The embedded PTX against kernels/*.cu and the C# kernel declarations (DESIGN §4). No GPU needed.</summary>
 public partial class PtxModuleTests
 {
-    private static string KernelDirectory
-    {
-        get
-        {
-            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "ArTar.sln"))) return Path.Combine(d.FullName, "kernels");
-            throw new InvalidOperationException("repository root (ArTar.sln) not found above " + AppContext.BaseDirectory);
-        }
-    }
+    private static string KernelDirectory => PtxModuleTestsPaths.KernelDirectory;
 
     private static void RequirePtx()
     {
@@ -118,5 +110,19 @@ public partial class PtxModuleTests
             "unsigned long long" => KernelParameterKind.U64,
             _ => throw new AssertionException($"kernel parameter type '{type}' has no KernelParameterKind"),
         };
+    }
+}
+
+internal static class PtxModuleTestsPaths
+{
+    /// <summary>kernels/ of the repository this test binary was built from.</summary>
+    public static string KernelDirectory
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "ArTar.sln"))) return Path.Combine(d.FullName, "kernels");
+            throw new InvalidOperationException("repository root (ArTar.sln) not found above " + AppContext.BaseDirectory);
+        }
     }
 }
