@@ -4,7 +4,9 @@
 // No libdevice: every math function here maps to an NVVM builtin, so no .extern .func remains in the PTX.
 #pragma once
 
-#ifndef __NVCC__
+#if defined(ARTAR_HOST_EMULATION)
+#include "cuda_host_emulation.h"         // tests only: the kernels on CPU threads (tests/ArTar.Tests/Cuda/Emulation)
+#elif !defined(__NVCC__)
 #include <__clang_cuda_builtin_vars.h>   // threadIdx, blockIdx, blockDim, gridDim
 #define __global__ __attribute__((global))
 #define __device__ __attribute__((device))

@@ -91,7 +91,7 @@ public class PhiloxContractTests
     }
 
     // HELPERS.md, word for word: key (seed, seed>>32); counter (i>>2, step, step>>32, site); word = output[i & 3].
-    private static bool ContractKeeps(ulong seed, ulong step, uint site, long i, uint threshold)
+    internal static bool ContractKeeps(ulong seed, ulong step, uint site, long i, uint threshold)
     {
         var r = Philox((uint)(i >> 2), (uint)step, (uint)(step >> 32), site, (uint)seed, (uint)(seed >> 32));
         return (r[i & 3] >> 8) >= threshold;
