@@ -122,7 +122,8 @@ internal static class PtxModuleTestsPaths
         {
             for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
                 if (File.Exists(Path.Combine(d.FullName, "ArTar.sln"))) return Path.Combine(d.FullName, "kernels");
-            throw new InvalidOperationException("repository root (ArTar.sln) not found above " + AppContext.BaseDirectory);
+            Assert.Ignore("kernels/*.cu are not here (tests running outside the repository, e.g. from the GPU bundle)");
+            return "";
         }
     }
 }
