@@ -1,13 +1,18 @@
+using ArTar.Checkpoints;
 using ArTar.Cli;
 using ArTar.Configuration;
 using ArTar.Data;
+using ArTar.Training;
 
 namespace ArTar;
 
-/// <summary>The artar command line: train, eval, generate, data get. Exit codes: 0 ok, 1 run failed, 2 bad input.</summary>
+/// <summary>
+/// The artar command line: train, eval, generate, data get, device. Exit codes: 0 ok, 1 the run failed, 2 bad input
+/// (command line, config, data, checkpoint, device), 130 stopped by Ctrl-C/SIGTERM with a checkpoint to resume from.
+/// </summary>
 public static class Program
 {
-    public const int Ok = 0, Failed = 1, BadInput = 2;
+    public const int Ok = 0, Failed = 1, BadInput = 2, Stopped = 130;
 
     public static int Main(string[] args)
     {
@@ -15,10 +20,15 @@ public static class Program
         {
             return Run(args, Console.Out, Console.Error);
         }
-        catch (Exception e) when (e is UsageException or ConfigException or DataException)
+        catch (Exception e) when (e is UsageException or ConfigException or DataException or CheckpointException or DeviceException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return BadInput;
+        }
+        catch (Exception e) when (e is TrainingException or IOException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return Failed;
         }
     }
 

@@ -1,6 +1,11 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using ArTar.Checkpoints;
 using ArTar.Configuration;
 using ArTar.Data;
+using ArTar.Models;
+using ArTar.Training;
 
 namespace ArTar.Cli;
 
@@ -13,34 +18,94 @@ public static class Commands
     {
         var a = Arguments.Parse("train", args, ["--device", "--set", "--run-dir", "--resume", "--data"], ["--set"]);
         if (a.Help) { stdout.Write(Help.Train()); return Program.Ok; }
-        Device(a, "train");
-        var config = LoadConfig(a);
-        var corpus = LoadCorpus(config, a.Get("--data"));
-        stderr.WriteLine($"artar train: {config.Name}: {config} on {corpus.Folder} ({corpus.Train.Length:N0} training tokens, vocabulary {corpus.Vocabulary.Count:N0}).");
-        return NotBuilt("train", "the trainer", stderr);
+        string device = Device(a, "train");
+        string? resume = a.Get("--resume");
+        RunDirectory run;
+        RunConfig config;
+        Corpus corpus;
+        if (resume is not null)
+        {
+            // The run folder holds the resolved config; only the number of epochs may change on resuming.
+            if (a.Positionals.Count > 0 || a.Get("--run-dir") is not null)
+                throw new UsageException("artar train --resume RUN_DIR: the config and folder come from RUN_DIR; leave out CONFIG and --run-dir");
+            run = OpenRun(resume);
+            config = RunConfig.Load(run.ConfigPath) with { Name = ConfigName(run) };
+            foreach (var assignment in a.All("--set"))
+            {
+                if (!assignment.StartsWith("epochs=", StringComparison.Ordinal))
+                    throw new UsageException($"artar train --resume: --set {assignment}: only epochs may change when a run is resumed");
+                config = config.WithOverride(assignment);
+            }
+            corpus = LoadCorpus(config, a.Get("--data"));
+            if (!File.Exists(run.LastCheckpointPath))
+                throw new UsageException($"artar train --resume {resume}: {run.LastCheckpointPath} does not exist (the run never finished a step); start it anew");
+        }
+        else
+        {
+            config = LoadConfig(a);
+            corpus = LoadCorpus(config, a.Get("--data"));
+            run = a.Get("--run-dir") is { } dir
+                ? RunDirectory.CreateAt(dir, config.ToJson(), corpus.Vocabulary.Words)
+                : RunDirectory.Create("runs", config.Name, DateTime.Now, config.ToJson(), corpus.Vocabulary.Words);
+        }
+
+        using var backend = DeviceSelection.Create(device, stderr);
+        using var trainer = new Trainer(config, corpus, backend, run, ProgressReporter.ForConsole(config.LogInterval), DeviceSelection.Describe(backend));
+        if (resume is not null) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
+
+        // Ctrl-C and SIGTERM finish the current step, write last.safetensors and exit (resume with --resume).
+        using var stop = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        try
+        {
+            return trainer.Run(stop.Token) == RunOutcome.Finished ? Program.Ok : Program.Stopped;
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
     }
 
     public static int Eval(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var a = Arguments.Parse("eval", args, ["--split", "--device", "--data"]);
         if (a.Help) { stdout.Write(Help.Eval); return Program.Ok; }
-        a.One("eval", "run directory or checkpoint");
-        if (a.Get("--split") is { } split && split is not ("valid" or "test"))
+        string what = a.One("eval", "run directory or checkpoint");
+        string split = a.Get("--split") ?? "test";
+        if (split is not ("valid" or "test"))
             throw new UsageException($"artar eval: --split {split}: expected valid or test");
-        Device(a, "eval");
-        return NotBuilt("eval", "checkpoint evaluation", stderr);
+        string device = Device(a, "eval");
+        var saved = SavedModel.Open(what, a.Get("--data"));
+        using var backend = DeviceSelection.Create(device, stderr);
+        using var parameters = saved.Load(backend);
+        using var model = new LanguageModel(backend, parameters, saved.Config.EvalBatchSize, saved.Config.Bptt);
+        int[] tokens = saved.Corpus!.Split(split);
+        double loss = Trainer.Evaluate(model, new BatchedStream(tokens, saved.Config.EvalBatchSize));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{saved.Checkpoint.Path}: {split} perplexity {Math.Exp(loss):F2} (cross-entropy {loss:F4} nats/token, {tokens.Length:N0} tokens, epoch {saved.Checkpoint.Metadata.Epoch})"));
+        return Program.Ok;
     }
 
     public static int Generate(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var a = Arguments.Parse("generate", args, ["--words", "--temperature", "--seed", "--device"]);
+        var a = Arguments.Parse("generate", args, ["--words", "--temperature", "--seed", "--device", "--data"]);
         if (a.Help) { stdout.Write(Help.Generate); return Program.Ok; }
-        a.One("generate", "run directory or checkpoint");
-        a.Get("generate", "--words", 100, s => int.TryParse(s, out int n) && n > 0 ? n : null, "a positive integer");
-        a.Get("generate", "--temperature", 1.0, s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t > 0 && double.IsFinite(t) ? t : null, "a number > 0");
-        a.Get("generate", "--seed", 0UL, s => ulong.TryParse(s, out ulong v) ? v : null, "an integer ≥ 0");
-        Device(a, "generate");
-        return NotBuilt("generate", "text generation", stderr);
+        string what = a.One("generate", "run directory or checkpoint");
+        int words = a.Get("generate", "--words", 100, s => int.TryParse(s, out int n) && n > 0 ? n : null, "a positive integer");
+        double temperature = a.Get("generate", "--temperature", 1.0, s => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t > 0 && double.IsFinite(t) ? t : null, "a number > 0");
+        ulong seed = a.Get("generate", "--seed", 0UL, s => ulong.TryParse(s, out ulong v) ? v : null, "an integer ≥ 0");
+        string device = Device(a, "generate");
+        var saved = SavedModel.Open(what, a.Get("--data"), needCorpus: false);
+        using var backend = DeviceSelection.Create(device, stderr);
+        using var parameters = saved.Load(backend);
+        var line = new StringBuilder();
+        foreach (string word in TextGenerator.Sample(backend, parameters, saved.Vocabulary, words, temperature, seed))
+        {
+            // One paragraph, wrapped at 100 columns.
+            if (line.Length + word.Length + 1 > 100) { stdout.WriteLine(line.ToString()); line.Clear(); }
+            line.Append(line.Length > 0 ? " " : "").Append(word);
+        }
+        stdout.WriteLine(line.ToString());
+        return Program.Ok;
     }
 
     public static int Data(string[] args, TextWriter stdout, TextWriter stderr)
@@ -75,6 +140,20 @@ public static class Commands
         return Corpus.Load(folder, config.MaxTrainTokens, config.MaxEvalTokens);
     }
 
+    private static RunDirectory OpenRun(string path)
+    {
+        try { return RunDirectory.Open(path); }
+        catch (IOException e) { throw new UsageException($"{e.Message}; give a folder under runs/ made by `artar train`"); }
+    }
+
+    /// <summary>A run folder's config name: the folder name less its "-yyyyMMdd-HHmmss" suffix.</summary>
+    private static string ConfigName(RunDirectory run)
+    {
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(run.Path));
+        var m = System.Text.RegularExpressions.Regex.Match(name, @"^(.*)-\d{8}-\d{6}(-\d+)?$");
+        return m.Success ? m.Groups[1].Value : name;
+    }
+
     private static string Device(Arguments a, string command)
     {
         string device = a.Get("--device") ?? "auto";
@@ -83,10 +162,4 @@ public static class Commands
         return device;
     }
 
-    // Said plainly, never pretended: the command exists, its engine does not yet.
-    private static int NotBuilt(string command, string what, TextWriter stderr)
-    {
-        stderr.WriteLine($"artar {command}: {what} is not built yet in this version of ArTar; nothing was run.");
-        return Program.Failed;
-    }
 }

@@ -7,8 +7,8 @@ namespace ArTar.Checkpoints;
 
 /// <summary>
 /// What a checkpoint's <c>__metadata__</c> holds besides the tensors: enough to rebuild the model and to resume
-/// training exactly (DESIGN §2). Checkpoints are taken at the end of an epoch, after evaluation, where the hidden
-/// state is zero by DESIGN §1 (reset each epoch) and the data order is fixed, so these counters are the whole state.
+/// training exactly (DESIGN §2): with the data order fixed, these counters, the weights and (for a run stopped
+/// mid-epoch) the carried hidden state in the <see cref="Checkpoint.StatePrefix"/> tensors are the whole state.
 /// </summary>
 public sealed record CheckpointMetadata
 {
@@ -59,6 +59,12 @@ public sealed class Checkpoint
 
     private const string DecoderWeight = "decoder.weight";
 
+    /// <summary>
+    /// Tensors named "state.…" are training state, not parameters: the hidden state carried into the next window
+    /// when a run stops mid-epoch (state.h_l0, state.c_l0, …). PyTorch's load_state_dict(strict=False) ignores them.
+    /// </summary>
+    public const string StatePrefix = "state.";
+
     private static readonly string[] ReservedKeys =
     [
         FormatKey, "config", "vocab_sha256", "cell", "layers", "hidden", "vocab_size",
@@ -67,11 +73,12 @@ public sealed class Checkpoint
 
     private readonly Dictionary<string, NamedTensor> _byName;
 
-    private Checkpoint(string path, CheckpointMetadata metadata, IReadOnlyList<NamedTensor> tensors)
+    private Checkpoint(string path, CheckpointMetadata metadata, IReadOnlyList<NamedTensor> tensors, IReadOnlyList<NamedTensor> state)
     {
         Path = path;
         Metadata = metadata;
         Tensors = tensors;
+        State = state;
         _byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
     }
 
@@ -82,6 +89,9 @@ public sealed class Checkpoint
 
     /// <summary>The parameters in <see cref="ModelShape.Tensors"/> order, shapes checked.</summary>
     public IReadOnlyList<NamedTensor> Tensors { get; }
+
+    /// <summary>The training-state tensors (<see cref="StatePrefix"/>), empty for a checkpoint taken at an epoch's end.</summary>
+    public IReadOnlyList<NamedTensor> State { get; }
 
     /// <summary>The tensor of that canonical name.</summary>
     public NamedTensor this[string name] => _byName.TryGetValue(name, out NamedTensor? t)
@@ -112,8 +122,20 @@ public sealed class Checkpoint
     /// Saves the parameters of <c>metadata.Model</c>, asking <paramref name="read"/> for each by canonical name
     /// (a backend's read-by-name), one at a time. Atomic: if <paramref name="read"/> throws, the destination is unchanged.
     /// </summary>
-    public static void Save(string path, CheckpointMetadata metadata, TensorReader read) =>
-        SafeTensors.Write(path, Infos(metadata.Model), read, ToDictionary(metadata));
+    public static void Save(string path, CheckpointMetadata metadata, TensorReader read, IReadOnlyList<NamedTensor>? state = null)
+    {
+        state ??= [];
+        if (state.FirstOrDefault(t => !t.Name.StartsWith(StatePrefix, StringComparison.Ordinal)) is { } bad)
+            throw new ArgumentException($"training-state tensor {bad.Name} must be named {StatePrefix}…", nameof(state));
+        var byName = state.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        SafeTensors.Write(path, [.. Infos(metadata.Model), .. state.Select(t => t.Info)],
+            (name, destination) =>
+            {
+                if (byName.TryGetValue(name, out NamedTensor? t)) t.Data.CopyTo(destination);
+                else read(name, destination);
+            },
+            ToDictionary(metadata));
+    }
 
     /// <summary>
     /// Loads an ArTar checkpoint and checks it is whole: every parameter its own metadata implies, with that shape,
@@ -131,6 +153,8 @@ public sealed class Checkpoint
                 || !decoder.Data.AsSpan().SequenceEqual(encoder.Data))
                 throw new CheckpointException(path, "decoder.weight differs from encoder.weight, but ArTar ties them (DESIGN §2)");
         }
+        var state = byName.Values.Where(t => t.Name.StartsWith(StatePrefix, StringComparison.Ordinal)).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        foreach (NamedTensor t in state) byName.Remove(t.Name);
         var tensors = new List<NamedTensor>();
         foreach (TensorInfo e in Infos(metadata.Model))
         {
@@ -142,7 +166,7 @@ public sealed class Checkpoint
         }
         if (byName.Count > 0)
             throw new CheckpointException(path, $"holds tensor {byName.Keys.Order(StringComparer.Ordinal).First()}, which is not a parameter of its model ({metadata.Model})");
-        return new Checkpoint(path, metadata, tensors);
+        return new Checkpoint(path, metadata, tensors, state);
     }
 
     /// <summary>

@@ -80,6 +80,12 @@ public sealed class LanguageModel : IDisposable
     /// <summary>After <see cref="Backward"/>: d loss / d (cell state carried into that window); null unless LSTM.</summary>
     public ITensor? CellStateGradient(int layer) => Shape.Cell == CellType.Lstm ? _dc0[layer] : null;
 
+    /// <summary>
+    /// The decoder's input of the last <see cref="Forward"/>, [steps, Batch, H]: the dropped output o in training, h^L in
+    /// evaluation (generation computes its logits from it).
+    /// </summary>
+    public ITensor Output { get; private set; } = null!;
+
     /// <summary>Zero state: the start of an epoch and of an evaluation (DESIGN §1).</summary>
     public void ResetState()
     {
@@ -134,6 +140,7 @@ public sealed class LanguageModel : IDisposable
         (_c, _cNext) = (_cNext, _c);
 
         var o = x;   // = m ⊙ h^L / (1 − dp) in training, h^L in evaluation
+        Output = o;
         if (!train)
         {
             _backwardReady = false;

@@ -66,6 +66,27 @@ public sealed class RunDirectory
         {
             throw new IOException($"cannot create a run folder under {runsRoot}: {e.Message}", e);
         }
+        return Initialize(path, resolvedConfigJson, vocabulary);
+    }
+
+    /// <summary>
+    /// A run folder at exactly <paramref name="path"/> (--run-dir): created if absent, accepted if empty; a folder
+    /// with anything in it is refused, so no earlier run is overwritten.
+    /// </summary>
+    public static RunDirectory CreateAt(string path, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
+    {
+        if (System.IO.File.Exists(path) || (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any()))
+            throw new IOException($"run folder {path} already exists and is not empty; choose another --run-dir, or continue that run with --resume {path}");
+        try { Directory.CreateDirectory(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot create the run folder {path}: {e.Message}", e);
+        }
+        return Initialize(path, resolvedConfigJson, vocabulary);
+    }
+
+    private static RunDirectory Initialize(string path, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
+    {
         var run = new RunDirectory(path);
         AtomicFile.WriteAllText(run.ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
         var words = new StringBuilder();
