@@ -46,13 +46,21 @@ public class GemmTests
     public void EmptyInnerDimensionScalesC([Values(0.0, 3.0)] double beta)
         => Check<double>(Gemm.Best.ToString(), 2, false, false, 5, 9, 0, 1.0, beta, pad: 1, seed: 7);
 
-    /// <summary>Several k-slices, B blocks and A blocks, split over parts: every blocking loop runs more than once.</summary>
+    /// <summary>Small blocks: several k-slices, B blocks and A blocks, ragged last ones, split over parts.</summary>
     [Test]
-    public void LargeShapeCrossesEveryBlock([Values] bool transA, [Values] bool transB)
+    public void EveryBlockingLoopRunsSeveralTimes([ValueSource(nameof(Kernels))] string kernel, [Values] bool transA, [Values] bool transB)
     {
-        // Checked on every 7th row and column (and the last ones), to stay fast.
-        Check<float>(Gemm.Best.ToString(), 2, transA, transB, 850, 530, 300, 1f, 0.5f, pad: 0, seed: 11, sample: 7);
-        Check<double>(Gemm.Best.ToString(), 2, transA, transB, 850, 300, 270, 0.5, 0.0, pad: 0, seed: 12, sample: 7);
+        var blocking = new Gemm.Blocking(Kc: 37, Nc: 70, Mc: 50);
+        Check<float>(kernel, 2, transA, transB, 131, 203, 117, 1f, 0.5f, pad: 1, seed: 11, blocking: blocking);
+        Check<double>(kernel, 3, transA, transB, 131, 203, 117, 0.5, 0.0, pad: 0, seed: 12, blocking: blocking);
+    }
+
+    /// <summary>The default blocks on a shape with more than one of each (k > 768 floats, n > 170, m > 840).</summary>
+    [Test]
+    public void LargeShapeCrossesEveryBlock([Values] bool transB)
+    {
+        // Checked on every 9th row and column (and the last ones), to stay fast.
+        Check<float>(Gemm.Best.ToString(), 2, false, transB, 850, 190, 800, 1f, 0.5f, pad: 0, seed: 13, sample: 9);
     }
 
     [Test]
@@ -71,7 +79,7 @@ public class GemmTests
     }
 
     private static void Check<T>(string? kernel, int threads, bool transA, bool transB, int m, int n, int k,
-        T alpha, T beta, int pad, int seed, int sample = 1) where T : unmanaged, IFloatingPointIeee754<T>
+        T alpha, T beta, int pad, int seed, int sample = 1, Gemm.Blocking? blocking = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(seed);
         int aRows = transA ? k : m, aCols = transA ? m : k, bRows = transB ? n : k, bCols = transB ? k : n;
@@ -82,7 +90,7 @@ public class GemmTests
         if (beta == T.Zero) Array.Fill(c, T.NaN);               // beta = 0 must not read C
         T[] c0 = (T[])c.Clone();
 
-        if (kernel is not null) Gemm.Multiply(Enum.Parse<Gemm.Kernel>(kernel), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (kernel is not null) Gemm.Multiply(Enum.Parse<Gemm.Kernel>(kernel), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, blocking);
         else Gemm.Multiply(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
         double tol = typeof(T) == typeof(float) ? 2e-6 : 1e-14;

@@ -33,8 +33,19 @@ public static partial class Gemm
     /// <summary>Products smaller than this many multiply-adds stay on the calling thread.</summary>
     private const long ParallelThreshold = 1L << 21;
 
+    /// <summary>
+    /// Block sizes in elements: KC (depth of a packed slice), NC (columns of a packed B block), MC (rows of a packed
+    /// A block). By default a KC×NC block of B (~512 KiB) stays in L2 while MR×KC micro-panels of A sit in L1, and
+    /// KC is long (768 floats) so that C, the largest operand of the decoder products, is rewritten seldom.
+    /// </summary>
+    internal readonly record struct Blocking(int Kc, int Nc, int Mc)
+    {
+        public static Blocking For<T>() where T : unmanaged
+            => new(3072 / Unsafe.SizeOf<T>(), 512 * 1024 / 3072, 840);
+    }
+
     internal static unsafe void Multiply<T>(Kernel kernel, int threads, bool transA, bool transB, int m, int n, int k,
-        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, Blocking? blocking = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < 0 || n < 0 || k < 0) throw new ArgumentOutOfRangeException(nameof(m), $"Gemm: negative size m={m}, n={n}, k={k}.");
@@ -50,7 +61,7 @@ public static partial class Gemm
                 ScaleC(pc, ldc, m, n, beta);
                 return;
             }
-            var job = new Job<T>(kernel, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            var job = new Job<T>(kernel, blocking ?? Blocking.For<T>(), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             int parts = threads <= 1 ? 1 : job.Partition(threads);
             if (parts == 1)
                 job.Run(0, 1);
@@ -89,7 +100,7 @@ public static partial class Gemm
         private readonly int _mr, _nr, _kc, _mc, _nc;
         private bool _splitRows;
 
-        public Job(Kernel kernel, bool transA, bool transB, int m, int n, int k, T alpha,
+        public Job(Kernel kernel, Blocking blocking, bool transA, bool transB, int m, int n, int k, T alpha,
             T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
         {
             (_kernel, _transA, _transB, _m, _n, _k, _alpha, _lda, _ldb, _beta, _ldc) =
@@ -98,12 +109,10 @@ public static partial class Gemm
             _b = b;
             _c = c;
             (_mr, _nr) = TileShape<T>(kernel);
-            // Block sizes: a KC×NC block of B (~512 KiB) stays in L2 while MR×KC micro-panels of A sit in L1.
-            int kcMax = 256, ncMax = 256 * 1024 / (kcMax * Unsafe.SizeOf<T>()) * 2;
-            int kBlocks = (k + kcMax - 1) / kcMax;
+            int kBlocks = (k + blocking.Kc - 1) / blocking.Kc;
             _kc = (k + kBlocks - 1) / kBlocks;               // even split of k: no thin last block
-            _nc = RoundUp(Math.Min(ncMax, n), _nr);
-            _mc = RoundUp(Math.Min(840, m), _mr);
+            _nc = RoundUp(Math.Min(blocking.Nc, n), _nr);
+            _mc = RoundUp(Math.Min(blocking.Mc, m), _mr);
         }
 
         /// <summary>How many parts the product splits into, along the longer side of C in tiles.</summary>
@@ -184,67 +193,49 @@ public static partial class Gemm
         /// <summary>op(A)[ib.., p0..] → micro-panels of MR rows, each stored k-major (MR values per k), zero-padded.</summary>
         private void PackA(T* dst, int ib, int mb, int p0, int kc)
         {
-            int mr = _mr;
-            for (int r0 = 0; r0 < mb; r0 += mr, dst += (long)mr * kc)
+            for (int r0 = 0; r0 < mb; r0 += _mr, dst += (long)_mr * kc)
             {
-                int rows = Math.Min(mr, mb - r0);
-                if (_transA)
-                {
-                    // A stored k×m: each k gives MR contiguous values.
-                    for (int p = 0; p < kc; p++)
-                    {
-                        T* src = _a + (long)(p0 + p) * _lda + ib + r0;
-                        T* d = dst + (long)p * mr;
-                        for (int r = 0; r < rows; r++) d[r] = src[r];
-                        for (int r = rows; r < mr; r++) d[r] = T.Zero;
-                    }
-                }
-                else
-                {
-                    // A stored m×k: read each row along k, write it strided.
-                    for (int r = 0; r < rows; r++)
-                    {
-                        T* src = _a + (long)(ib + r0 + r) * _lda + p0;
-                        T* d = dst + r;
-                        for (int p = 0; p < kc; p++) d[(long)p * mr] = src[p];
-                    }
-                    for (int r = rows; r < mr; r++)
-                        for (int p = 0; p < kc; p++) dst[(long)p * mr + r] = T.Zero;
-                }
+                int rows = Math.Min(_mr, mb - r0);
+                if (_transA) PackRows(_a + (long)p0 * _lda + ib + r0, _lda, rows, kc, _mr, dst);     // A stored k×m
+                else PackColumns(_a + (long)(ib + r0) * _lda + p0, _lda, rows, kc, _mr, dst);        // A stored m×k
             }
         }
 
         /// <summary>op(B)[p0.., jb..] → micro-panels of NR columns, each stored k-major (NR values per k), zero-padded.</summary>
         private void PackB(T* dst, int jb, int nb, int p0, int kc)
         {
-            int nr = _nr;
-            for (int c0 = 0; c0 < nb; c0 += nr, dst += (long)nr * kc)
+            for (int c0 = 0; c0 < nb; c0 += _nr, dst += (long)_nr * kc)
             {
-                int cols = Math.Min(nr, nb - c0);
-                if (!_transB)
-                {
-                    // B stored k×n: each k gives NR contiguous values.
-                    for (int p = 0; p < kc; p++)
-                    {
-                        T* src = _b + (long)(p0 + p) * _ldb + jb + c0;
-                        T* d = dst + (long)p * nr;
-                        new ReadOnlySpan<T>(src, cols).CopyTo(new Span<T>(d, cols));
-                        for (int q = cols; q < nr; q++) d[q] = T.Zero;
-                    }
-                }
-                else
-                {
-                    // B stored n×k: read each row along k, write it strided.
-                    for (int q = 0; q < cols; q++)
-                    {
-                        T* src = _b + (long)(jb + c0 + q) * _ldb + p0;
-                        T* d = dst + q;
-                        for (int p = 0; p < kc; p++) d[(long)p * nr] = src[p];
-                    }
-                    for (int q = cols; q < nr; q++)
-                        for (int p = 0; p < kc; p++) dst[(long)p * nr + q] = T.Zero;
-                }
+                int cols = Math.Min(_nr, nb - c0);
+                if (_transB) PackColumns(_b + (long)(jb + c0) * _ldb + p0, _ldb, cols, kc, _nr, dst);  // B stored n×k
+                else PackRows(_b + (long)p0 * _ldb + jb + c0, _ldb, cols, kc, _nr, dst);             // B stored k×n
             }
+        }
+    }
+
+    /// <summary>dst[p·width + q] = src[p·ld + q] for q &lt; count, zero up to width: each k already gives contiguous values.</summary>
+    private static unsafe void PackRows<T>(T* src, int ld, int count, int kc, int width, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count;
+        for (int p = 0; p < kc; p++, src += ld, dst += width)
+        {
+            int q = 0;
+            for (; q + w <= count; q += w) Vector.Store(Vector.Load(src + q), dst + q);   // short rows: no memmove call
+            for (; q < count; q++) dst[q] = src[q];
+            for (; q < width; q++) dst[q] = T.Zero;
+        }
+    }
+
+    /// <summary>dst[p·width + q] = src[q·ld + p] for q &lt; count, zero up to width: a transpose, the count source rows read as parallel streams.</summary>
+    private static unsafe void PackColumns<T>(T* src, int ld, int count, int kc, int width, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int p = 0; p < kc; p++, src++, dst += width)
+        {
+            T* s = src;
+            for (int q = 0; q < count; q++, s += ld) dst[q] = *s;
+            for (int q = count; q < width; q++) dst[q] = T.Zero;
         }
     }
 
