@@ -231,12 +231,47 @@ public static partial class Gemm
     private static unsafe void PackColumns<T>(T* src, int ld, int count, int kc, int width, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int p = 0; p < kc; p++, src++, dst += width)
+        int q0 = 0;
+        if (typeof(T) == typeof(float) && Avx.IsSupported)
         {
-            T* s = src;
-            for (int q = 0; q < count; q++, s += ld) dst[q] = *s;
-            for (int q = count; q < width; q++) dst[q] = T.Zero;
+            // Whole 8×8 squares through registers (the recurrent step's W_hhᵀ is packed anew for every step).
+            for (; q0 + 8 <= count; q0 += 8)
+            {
+                float* s = (float*)src + (long)q0 * ld, d = (float*)dst + q0;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8) Transpose8x8(s + p, ld, d + (long)p * width, width);
+                for (; p < kc; p++)
+                    for (int q = 0; q < 8; q++) d[(long)p * width + q] = s[(long)q * ld + p];
+            }
         }
+        for (int p = 0; p < kc; p++)
+        {
+            T* s = src + p + (long)q0 * ld, d = dst + (long)p * width;
+            for (int q = q0; q < count; q++, s += ld) d[q] = *s;
+            for (int q = count; q < width; q++) d[q] = T.Zero;
+        }
+    }
+
+    /// <summary>d[j·ldd + i] = s[i·lds + j] for an 8×8 square of floats: unpack, shuffle, swap 128-bit halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* s, int lds, float* d, int ldd)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + lds),
+            r2 = Avx.LoadVector256(s + 2L * lds), r3 = Avx.LoadVector256(s + 3L * lds),
+            r4 = Avx.LoadVector256(s + 4L * lds), r5 = Avx.LoadVector256(s + 5L * lds),
+            r6 = Avx.LoadVector256(s + 6L * lds), r7 = Avx.LoadVector256(s + 7L * lds);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
+            t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE),
+            u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 2L * ldd, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 3L * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 4L * ldd, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 5L * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 6L * ldd, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 7L * ldd, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
