@@ -55,6 +55,14 @@ public class GemmTests
         Check<double>(kernel, 3, transA, transB, 131, 203, 117, 0.5, 0.0, pad: 0, seed: 12, blocking: blocking);
     }
 
+    /// <summary>k much the longest side: parts take slices of k and their partial products are summed.</summary>
+    [Test]
+    public void DepthSplitSumsPartialProducts([ValueSource(nameof(Kernels))] string kernel, [Values(2, 3, 5)] int threads)
+    {
+        Check<float>(kernel, threads, false, false, 33, 17, 400, 1f, 0f, pad: 2, seed: 21);
+        Check<double>(kernel, threads, true, true, 19, 45, 333, -0.5, 2.0, pad: 0, seed: 22);
+    }
+
     /// <summary>The default blocks on a shape with more than one of each (k > 768 floats, n > 170, m > 840).</summary>
     [Test]
     public void LargeShapeCrossesEveryBlock([Values] bool transB)

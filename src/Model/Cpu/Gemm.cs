@@ -64,9 +64,18 @@ public static partial class Gemm
             var job = new Job<T>(kernel, blocking ?? Blocking.For<T>(), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
             int parts = threads <= 1 ? 1 : job.Partition(threads);
             if (parts == 1)
+            {
                 job.Run(0, 1);
-            else
+                return;
+            }
+            Workspace? partials = job.SplitsDepth ? Workspace.Rent((parts - 1) * (long)m * n * sizeof(T)) : null;
+            try
+            {
+                job.Partials = partials is null ? null : (T*)partials.Pointer;
                 Parallel.For(0, parts, part => job.Run(part, parts));
+                if (partials is not null) job.AddPartials(parts);
+            }
+            finally { if (partials is not null) Workspace.Return(partials); }
         }
     }
 
@@ -97,8 +106,13 @@ public static partial class Gemm
         private readonly int _m, _n, _k, _lda, _ldb, _ldc;
         private readonly T _alpha, _beta;
         private readonly T* _a, _b, _c;
-        private readonly int _mr, _nr, _kc, _mc, _nc;
-        private bool _splitRows;
+        private readonly int _mr, _nr, _kcMax, _mc, _nc;
+        private Split _split;
+
+        /// <summary>Parts 1.. of a depth split write their m×n products here (part 0 writes C), summed after.</summary>
+        public T* Partials;
+
+        private enum Split { Rows, Columns, Depth }
 
         public Job(Kernel kernel, Blocking blocking, bool transA, bool transB, int m, int n, int k, T alpha,
             T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
@@ -109,46 +123,68 @@ public static partial class Gemm
             _b = b;
             _c = c;
             (_mr, _nr) = TileShape<T>(kernel);
-            int kBlocks = (k + blocking.Kc - 1) / blocking.Kc;
-            _kc = (k + kBlocks - 1) / kBlocks;               // even split of k: no thin last block
+            _kcMax = Math.Min(blocking.Kc, k);
             _nc = RoundUp(Math.Min(blocking.Nc, n), _nr);
             _mc = RoundUp(Math.Min(blocking.Mc, m), _mr);
         }
 
-        /// <summary>How many parts the product splits into, along the longer side of C in tiles.</summary>
+        public bool SplitsDepth => _split == Split.Depth;
+
+        /// <summary>
+        /// How many parts the product splits into. Parts of rows each pack all of B, parts of columns all of A; when
+        /// k is much the longest side (dZ·E, dG·W) that copying would be large, so the parts take slices of k
+        /// instead and only the m×n partial products are added up afterwards.
+        /// </summary>
         public int Partition(int threads)
         {
             int rowTiles = (_m + _mr - 1) / _mr, colTiles = (_n + _nr - 1) / _nr;
-            _splitRows = rowTiles > colTiles;
-            return Math.Max(1, Math.Min(threads, _splitRows ? rowTiles : colTiles));
+            _split = _k >= 2 * Math.Max(_m, _n) ? Split.Depth : rowTiles > colTiles ? Split.Rows : Split.Columns;
+            int units = _split switch { Split.Depth => _k / 64, Split.Rows => rowTiles, _ => colTiles };
+            return Math.Max(1, Math.Min(threads, units));
         }
 
         public void Run(int part, int parts)
         {
-            int i0 = 0, i1 = _m, j0 = 0, j1 = _n;
+            int i0 = 0, i1 = _m, j0 = 0, j1 = _n, p0 = 0, p1 = _k;
+            T* c = _c;
+            int ldc = _ldc;
+            T beta = _beta;
             if (parts > 1)
             {
-                if (_splitRows) (i0, i1) = Range(part, parts, _m, _mr);
-                else (j0, j1) = Range(part, parts, _n, _nr);
+                switch (_split)
+                {
+                    case Split.Rows: (i0, i1) = Range(part, parts, _m, _mr); break;
+                    case Split.Columns: (j0, j1) = Range(part, parts, _n, _nr); break;
+                    default:
+                        (p0, p1) = Range(part, parts, _k, 1);
+                        if (part > 0)
+                        {
+                            c = Partials + (part - 1) * (long)_m * _n;
+                            (ldc, beta) = (_n, T.Zero);
+                        }
+                        break;
+                }
             }
-            if (i0 >= i1 || j0 >= j1) return;
+            if (i0 >= i1 || j0 >= j1 || p0 >= p1) return;
 
-            var ws = Workspace.Rent(((long)_mc * _kc + (long)_kc * _nc + _mr * _nr) * Unsafe.SizeOf<T>());
+            // Even slices of this part's k-range: no thin last slice.
+            int kBlocks = (p1 - p0 + _kcMax - 1) / _kcMax, kcPart = (p1 - p0 + kBlocks - 1) / kBlocks;
+            var ws = Workspace.Rent(((long)_mc * _kcMax + (long)_kcMax * _nc + _mr * _nr) * Unsafe.SizeOf<T>());
             try
             {
-                T* packedA = (T*)ws.Pointer, packedB = packedA + (long)_mc * _kc, tile = packedB + (long)_kc * _nc;
-                for (int p0 = 0; p0 < _k; p0 += _kc)
+                T* packedA = (T*)ws.Pointer, packedB = packedA + (long)_mc * _kcMax, tile = packedB + (long)_kcMax * _nc;
+                for (int pb = p0; pb < p1; pb += kcPart)
                 {
-                    int kc = Math.Min(_kc, _k - p0);
-                    T beta = p0 == 0 ? _beta : T.One;      // later k-slices accumulate onto the first
+                    int kc = Math.Min(kcPart, p1 - pb);
+                    T betaSlice = pb == p0 ? beta : T.One;      // later k-slices accumulate onto the first
                     for (int ib = i0; ib < i1; ib += _mc)
                     {
                         int mb = Math.Min(_mc, i1 - ib);
-                        PackA(packedA, ib, mb, p0, kc);
+                        PackA(packedA, ib, mb, pb, kc);
                         for (int jb = j0; jb < j1; jb += _nc)
                         {
                             int nb = Math.Min(_nc, j1 - jb);
-                            PackB(packedB, jb, nb, p0, kc);
+                            PackB(packedB, jb, nb, pb, kc);
                             for (int ir = 0; ir < mb; ir += _mr)
                             {
                                 T* ap = packedA + (long)ir * kc;
@@ -157,9 +193,9 @@ public static partial class Gemm
                                 {
                                     T* bp = packedB + (long)jr * kc;
                                     int cols = Math.Min(_nr, nb - jr);
-                                    T* cij = _c + (long)(ib + ir) * _ldc + jb + jr;
+                                    T* cij = c + (long)(ib + ir) * ldc + jb + jr;
                                     if (rows == _mr && cols == _nr)
-                                        Tile(kc, ap, bp, cij, _ldc, beta);
+                                        Tile(kc, ap, bp, cij, ldc, betaSlice);
                                     else
                                     {
                                         // Edge: full tile into scratch, then only the valid part into C.
@@ -167,8 +203,8 @@ public static partial class Gemm
                                         for (int r = 0; r < rows; r++)
                                             for (int q = 0; q < cols; q++)
                                             {
-                                                ref T dst = ref cij[(long)r * _ldc + q];
-                                                dst = beta == T.Zero ? tile[r * _nr + q] : tile[r * _nr + q] + beta * dst;
+                                                ref T dst = ref cij[(long)r * ldc + q];
+                                                dst = betaSlice == T.Zero ? tile[r * _nr + q] : tile[r * _nr + q] + betaSlice * dst;
                                             }
                                     }
                                 }
@@ -178,6 +214,23 @@ public static partial class Gemm
                 }
             }
             finally { Workspace.Return(ws); }
+        }
+
+        /// <summary>C += the partial products of parts 1.. of a depth split (alpha is already in them).</summary>
+        public void AddPartials(int parts)
+        {
+            int w = Vector<T>.Count;
+            for (int part = 1; part < parts; part++)
+            {
+                T* src = Partials + (part - 1) * (long)_m * _n;
+                for (int i = 0; i < _m; i++, src += _n)
+                {
+                    T* dst = _c + (long)i * _ldc;
+                    int j = 0;
+                    for (; j + w <= _n; j += w) Vector.Store(Vector.Load(dst + j) + Vector.Load(src + j), dst + j);
+                    for (; j < _n; j++) dst[j] += src[j];
+                }
+            }
         }
 
         private void Tile(int kc, T* ap, T* bp, T* c, int ldc, T beta)
