@@ -1,6 +1,7 @@
 // The CPU GEMM against this machine's FMA peak, on the ptb-650 shapes (B=20, T=35 → 700 rows, H=650, V=10000).
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using ArTar.Cpu;
 
@@ -43,7 +44,9 @@ internal static class GemmBench
 
         int threads = Environment.ProcessorCount;
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
-        Console.WriteLine($"gemm: {threads} cores, Vector512 {Vector512.IsHardwareAccelerated}, Vector256 {Vector256.IsHardwareAccelerated}, load {load}");
+        double idle = IdlePercent();
+        Console.WriteLine($"gemm: {threads} cores, Vector512 {Vector512.IsHardwareAccelerated}, Vector256 {Vector256.IsHardwareAccelerated}, " +
+                          $"load {load}, idle over the last second {idle:F0}%");
 
         // Wall-clock GFLOP/s is what a run sees; GFLOP per CPU-second (summed over threads) is what the code does
         // while it holds a core, the steadier figure when other processes share the machine.
@@ -65,7 +68,7 @@ internal static class GemmBench
             Console.WriteLine($"{s.Name,-30} {s.M,6} {s.N,6} {s.K,6} {ms,9:F3} {gflops,8:F1} {100 * gflops / peak,6:F1}% {cpuMs,9:F3} {100 * gflopsCpu / peakCpu,11:F1}%");
             rows.Add(new
             {
-                shape = s.Name, s.M, s.N, s.K, transA = s.TransA, transB = s.TransB, ms, gflops, percentOfPeak = 100 * gflops / peak,
+                shape = s.Name, m = s.M, n = s.N, k = s.K, transA = s.TransA, transB = s.TransB, ms, gflops, percentOfPeak = 100 * gflops / peak,
                 cpuMs, gflopsPerCpuSecond = gflopsCpu, percentOfPeakPerCpuSecond = 100 * gflopsCpu / peakCpu,
             });
         }
@@ -77,6 +80,7 @@ internal static class GemmBench
             cpu = CpuName(),
             cores = threads,
             loadAverageBefore = load,
+            idlePercentBefore = idle,
             loadAverageAfter = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a",
             elementType = "float32",
             fmaPeakGflops = peak,
@@ -86,7 +90,7 @@ internal static class GemmBench
             shapes = rows,
         };
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
-        File.WriteAllText(outPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(outPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         Console.WriteLine($"\nwrote {outPath}");
         return 0;
     }
@@ -184,6 +188,22 @@ internal static class GemmBench
         var x = new float[length];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         return x;
+    }
+
+    /// <summary>Share of the machine's CPU time that was idle over one second (from /proc/stat; -1 elsewhere).</summary>
+    private static double IdlePercent()
+    {
+        static (long Idle, long Total)? Read()
+        {
+            if (!File.Exists("/proc/stat")) return null;
+            var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();
+            return (f[3] + f[4], f.Sum());
+        }
+        var a = Read();
+        Thread.Sleep(1000);
+        var b = Read();
+        if (a is not { } x || b is not { } y || y.Total == x.Total) return -1;
+        return 100.0 * (y.Idle - x.Idle) / (y.Total - x.Total);
     }
 
     private static string CpuName()

@@ -11,8 +11,11 @@ namespace ArTar.Cpu;
 /// </summary>
 /// <remarks>
 /// Goto/BLIS-style: a KC-deep slice of op(A) is packed into MR-row micro-panels and a KC×NC block of op(B)
-/// into NR-column micro-panels, then a register-blocked FMA micro-kernel computes each MR×NR tile of C.
-/// The work is cut into one contiguous range of rows or columns per core. beta = 0 never reads C.
+/// into NR-column micro-panels, then a register-blocked FMA micro-kernel (AVX-512, else AVX2+FMA, else scalar)
+/// computes each MR×NR tile of C. Products above ~2M multiply-adds are cut into one part per core: a range of
+/// rows or columns of C, or a slice of k when k is much the longest side. beta = 0 never reads C; alpha = 0 or
+/// k = 0 only scales C. C must not overlap A or B. Results are deterministic for a given core count (a k-split
+/// sums in a different order than one core does). Packing buffers are pooled: nothing large is allocated per call.
 /// </remarks>
 public static partial class Gemm
 {
