@@ -5,6 +5,7 @@ internal static class Program
 {
     private static readonly Dictionary<string, (string What, Func<string[], int> Run)> Suites = new()
     {
+        ["gemm"] = ("CPU GEMM on the ptb-650 shapes vs the FMA peak", GemmBench.Run),
     };
 
     private static int Main(string[] args)
