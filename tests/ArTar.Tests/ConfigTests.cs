@@ -64,6 +64,7 @@ public class ConfigTests
     [TestCase("""{"seed": -3}""", "key \"seed\": expected an integer in [0, 2^64)")]
     [TestCase("""{"epochs": null}""", "key \"epochs\": null is not allowed")]
     [TestCase("""[1, 2]""", "must be a JSON object")]
+    [TestCase("""{"epochs": 3, "epochs": 4}""", "key \"epochs\": appears twice")]
     [TestCase("""{"hidden": 650,,}""", "not valid JSON")]
     public void BadConfigIsOneLineNamingTheFileAndKey(string json, string expected)
     {

@@ -94,16 +94,25 @@ public sealed record RunConfig
 
     public static RunConfig Parse(string json, string source)
     {
-        JsonNode? root;
-        try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        JsonDocument document;
+        try { document = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
         catch (JsonException e)
         { throw new ConfigException($"{source}: not valid JSON ({e.Message}); fix the file's syntax"); }
-        if (root is not JsonObject obj)
-            throw new ConfigException($"{source}: the config must be a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
-        var config = new RunConfig { Source = source, Name = Path.GetFileNameWithoutExtension(source) };
-        foreach (var (name, value) in obj)
-            config = Apply(config, name, value, $"{source}: key \"{name}\"");
-        return config;
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ConfigException($"{source}: the config must be a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
+            var config = new RunConfig { Source = source, Name = Path.GetFileNameWithoutExtension(source) };
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                string where = $"{source}: key \"{property.Name}\"";
+                if (!seen.Add(property.Name))
+                    throw new ConfigException($"{where}: appears twice; keep one");
+                config = Apply(config, property.Name, JsonNode.Parse(property.Value.GetRawText()), where);
+            }
+            return config;
+        }
     }
 
     /// <summary>Applies a command-line override <c>key=value</c>; the value is read as JSON, or as a string if it is not JSON.</summary>
