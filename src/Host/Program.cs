@@ -14,20 +14,23 @@ public static class Program
 {
     public const int Ok = 0, Failed = 1, BadInput = 2, Stopped = 130;
 
-    public static int Main(string[] args)
+    public static int Main(string[] args) => Execute(args, Console.Out, Console.Error);
+
+    /// <summary>Runs a command; a user's mistake or a failed run is one line on <paramref name="stderr"/> and an exit code.</summary>
+    public static int Execute(string[] args, TextWriter stdout, TextWriter stderr)
     {
         try
         {
-            return Run(args, Console.Out, Console.Error);
+            return Run(args, stdout, stderr);
         }
         catch (Exception e) when (e is UsageException or ConfigException or DataException or CheckpointException or DeviceException)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {e.Message}");
             return BadInput;
         }
         catch (Exception e) when (e is TrainingException or IOException)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {e.Message}");
             return Failed;
         }
     }

@@ -2,17 +2,11 @@ namespace ArTar.Tests;
 
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var o = new StringWriter();
         var e = new StringWriter();
-        int code;
-        try { code = Program.Run(args, o, e); }
-        catch (Exception ex) when (ex is Cli.UsageException or Configuration.ConfigException or Data.DataException)
-        {
-            e.WriteLine(ex.Message);
-            code = Program.BadInput;
-        }
+        int code = Program.Execute(args, o, e);
         return (code, o.ToString(), e.ToString());
     }
 

@@ -44,9 +44,13 @@ public static class Commands
         {
             config = LoadConfig(a);
             corpus = LoadCorpus(config, a.Get("--data"));
-            run = a.Get("--run-dir") is { } dir
-                ? RunDirectory.CreateAt(dir, config.ToJson(), corpus.Vocabulary.Words)
-                : RunDirectory.Create("runs", config.Name, DateTime.Now, config.ToJson(), corpus.Vocabulary.Words);
+            try
+            {
+                run = a.Get("--run-dir") is { } dir
+                    ? RunDirectory.CreateAt(dir, config.ToJson(), corpus.Vocabulary.Words)
+                    : RunDirectory.Create("runs", config.Name, DateTime.Now, config.ToJson(), corpus.Vocabulary.Words);
+            }
+            catch (IOException e) { throw new UsageException(e.Message); }
         }
 
         using var backend = DeviceSelection.Create(device, stderr);

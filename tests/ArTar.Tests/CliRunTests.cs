@@ -1,0 +1,121 @@
+using System.Globalization;
+using ArTar.Checkpoints;
+using ArTar.Training;
+
+namespace ArTar.Tests;
+
+/// <summary>train, eval, generate and resume through the command line, on one small run trained once.</summary>
+[NonParallelizable]
+public class CliRunTests
+{
+    private string _dir = "", _run = "", _config = "";
+
+    [OneTimeSetUp]
+    public void TrainOnce()
+    {
+        string data = TestData.Folder("ptb");
+        _dir = TestData.TempFolder();
+        _config = Path.Combine(_dir, "small.json");
+        File.WriteAllText(_config, """
+            {"model": "gru", "layers": 2, "hidden": 12, "dropout": 0.2, "dropout_h": 0.1, "alpha": 1, "beta": 1,
+             "epochs": 2, "batch_size": 4, "eval_batch_size": 5, "bptt": 8, "data": "data/ptb",
+             "max_train_tokens": 1000, "max_eval_tokens": 600, "log_interval": 20}
+            """);
+        _run = Path.Combine(_dir, "run");
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", data, "--run-dir", _run);
+        Assert.That(code, Is.Zero, err);
+    }
+
+    [OneTimeTearDown]
+    public void CleanUp() => Directory.Delete(_dir, recursive: true);
+
+    private static string OneLine(string err)
+    {
+        var lines = err.TrimEnd().Split('\n');
+        Assert.That(lines, Has.Length.EqualTo(1), err);
+        return lines[0];
+    }
+
+    [Test]
+    public void EvalPrintsThePerplexityTheTrainerLogged()
+    {
+        var summary = RunDirectory.Open(_run).ReadSummary();
+        var (code, output, _) = CliTests.Run("eval", _run, "--split", "valid", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.Zero);
+        Assert.That(output, Does.Contain($"valid perplexity {summary.ValidPpl.ToString("F2", CultureInfo.InvariantCulture)}"));
+        (code, output, _) = CliTests.Run("eval", Path.Combine(_run, "best.safetensors"), "--data", TestData.Folder("ptb"));
+        Assert.That(output, Does.Contain($"test perplexity {summary.TestPpl.ToString("F2", CultureInfo.InvariantCulture)}"));
+    }
+
+    [Test]
+    public void GenerateWritesTheAskedNumberOfWords()
+    {
+        var (code, output, _) = CliTests.Run("generate", _run, "--words", "30", "--seed", "5");
+        Assert.That(code, Is.Zero);
+        var words = output.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(words, Has.Length.EqualTo(30));
+        Assert.That(words, Has.None.EqualTo("<eos>").And.None.EqualTo("<unk>"));
+    }
+
+    [Test]
+    public void TruncatedCheckpointIsOneLine()
+    {
+        string bad = Path.Combine(_dir, "truncated.safetensors");
+        byte[] bytes = File.ReadAllBytes(Path.Combine(_run, "best.safetensors"));
+        File.WriteAllBytes(bad, bytes[..(bytes.Length / 2)]);
+        var (code, _, err) = CliTests.Run("eval", bad, "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.StartWith($"error: checkpoint {bad}:"));
+    }
+
+    [Test]
+    public void ForeignCheckpointIsOneLine()
+    {
+        string foreign = Path.Combine(_dir, "foreign.safetensors");
+        SafeTensors.Write(foreign, [new NamedTensor("fc.weight", [2, 2], [1, 2, 3, 4])]);
+        var (code, _, err) = CliTests.Run("eval", foreign, "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("not an ArTar checkpoint").And.Contain("fc.weight"));
+    }
+
+    [Test]
+    public void CheckpointOfAnotherVocabularyIsOneLine()
+    {
+        // The run was trained on PTB; WikiText-2's vocabulary is another.
+        var (code, _, err) = CliTests.Run("eval", _run, "--data", TestData.Folder("wikitext-2"));
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("vocabulary"));
+    }
+
+    [Test]
+    public void AnExistingRunFolderIsNeverOverwritten()
+    {
+        byte[] before = File.ReadAllBytes(Path.Combine(_run, "best.safetensors"));
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", _run);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("already exists and is not empty"));
+        Assert.That(File.ReadAllBytes(Path.Combine(_run, "best.safetensors")), Is.EqualTo(before));
+    }
+
+    [Test]
+    public void ResumingAFinishedRunWithMoreEpochsContinuesIt()
+    {
+        string copy = Path.Combine(_dir, "more");
+        Directory.CreateDirectory(copy);
+        foreach (var f in Directory.GetFiles(_run)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        var (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "epochs=3", "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.Zero, err);
+        Assert.That(RunDirectory.Open(copy).Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
+        (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "alpha=3");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("only epochs may change"));
+    }
+
+    [Test]
+    public void ResumeOfAFolderThatIsNoRunIsOneLine()
+    {
+        var (code, _, err) = CliTests.Run("train", "--resume", _dir);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("is not a run folder"));
+    }
+}
