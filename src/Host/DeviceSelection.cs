@@ -1,0 +1,75 @@
+using ArTar.Backends;
+using ArTar.Cpu;
+using ArTar.Cuda;
+
+namespace ArTar;
+
+/// <summary>A device that was asked for cannot be used: one line for the user (what, why, what to do).</summary>
+public sealed class DeviceException(string message) : Exception(message);
+
+/// <summary>
+/// <c>--device auto | cpu | cuda</c> (DESIGN §4): the backend a run trains on. auto takes the GPU when the probe says yes
+/// and the backend starts, else the CPU with one notice line; cuda takes the GPU or fails with a <see cref="DeviceException"/>.
+/// </summary>
+public static class DeviceSelection
+{
+    public static readonly IReadOnlyList<string> Devices = ["auto", "cpu", "cuda"];
+
+    public static IBackend Create(string device, TextWriter notices) =>
+        Create(device, notices, CudaAvailability.Probe, () => new CudaBackend());
+
+    /// <summary>The same with the probe and the GPU backend's constructor given (tests).</summary>
+    internal static IBackend Create(string device, TextWriter notices, Func<int, CudaProbe> probe, Func<IBackend> cuda)
+    {
+        switch (device)
+        {
+            case "cpu":
+                return new CpuBackend<float>();
+            case "auto":
+            {
+                var found = probe(0);
+                if (!found.Available)
+                {
+                    notices.WriteLine(OneLine($"{found}; training on the CPU"));
+                    return new CpuBackend<float>();
+                }
+                try
+                {
+                    return cuda();
+                }
+                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException)
+                {
+                    notices.WriteLine(OneLine($"CUDA backend did not start: {e.Message}; training on the CPU"));
+                    return new CpuBackend<float>();
+                }
+            }
+            case "cuda":
+            {
+                var found = probe(0);
+                if (!found.Available)
+                    throw new DeviceException(OneLine($"--device cuda: {found}. Fix that, or run with --device cpu (or auto) to train on the CPU"));
+                try
+                {
+                    return cuda();
+                }
+                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException)
+                {
+                    throw new DeviceException(OneLine($"--device cuda: the CUDA backend did not start: {e.Message}. Run with --device cpu to train on the CPU"));
+                }
+            }
+            default:
+                throw new DeviceException(OneLine($"unknown device '{device}': use auto, cpu or cuda"));
+        }
+    }
+
+    /// <summary>For the run's start block: "cuda: NVIDIA H100 80GB HBM3 (sm_90), driver 13.0, cuDNN 9.x, cuBLAS 13.x, float32" / "cpu: 2 cores, float32".</summary>
+    public static string Describe(IBackend backend) => backend switch
+    {
+        CudaBackend cuda => cuda.Description,
+        CpuBackend<float> => $"cpu: {Environment.ProcessorCount} cores, float32",
+        CpuBackend<double> => $"cpu: {Environment.ProcessorCount} cores, float64",
+        _ => backend.Name,
+    };
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+}
