@@ -37,7 +37,7 @@ public static class DeviceSelection
                 {
                     return cuda();
                 }
-                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException)
+                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
                 {
                     notices.WriteLine(OneLine($"CUDA backend did not start: {e.Message}; training on the CPU"));
                     return new CpuBackend<float>();
@@ -52,7 +52,7 @@ public static class DeviceSelection
                 {
                     return cuda();
                 }
-                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException)
+                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
                 {
                     throw new DeviceException(OneLine($"--device cuda: the CUDA backend did not start: {e.Message}. Run with --device cpu to train on the CPU"));
                 }

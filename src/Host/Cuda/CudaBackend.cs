@@ -182,10 +182,10 @@ public sealed unsafe class CudaBackend : IBackend
                 {
                     CudaStatus.Check(Cudnn.cudnnGetRNNWeightParams(_dnn, descriptors[k], 0, bytes, space, id,
                         matrixDescriptor, out ulong matrix, biasDescriptor, out ulong bias), $"layer {k}, linLayerID {id}");
-                    long matrixCount = ElementCount(matrixDescriptor);
                     if (matrix == 0 || bias == 0) throw new InvalidOperationException($"cuDNN gave no matrix or bias for layer {k}, linLayerID {id}");
-                    table.Add(new(id, Offset(matrix, space), shape.Hidden, (int)(matrixCount / shape.Hidden),
-                        Offset(bias, space), (int)ElementCount(biasDescriptor)));
+                    var (rows, columns) = MatrixShape(matrixDescriptor, shape.Hidden);
+                    var (biasRows, biasColumns) = MatrixShape(biasDescriptor, shape.Hidden);
+                    table.Add(new(id, Offset(matrix, space), rows, columns, Offset(bias, space), biasRows * biasColumns));
                 }
                 maps[k] = CudnnWeightMapping.Map(shape, k, table, layout.LayerOffsets[k], layout.LayerElements[k]);
             }
@@ -507,7 +507,9 @@ public sealed unsafe class CudaBackend : IBackend
         return (long)((address - space) / sizeof(float));
     }
 
-    private static long ElementCount(CudnnTensorDescriptor descriptor)
+    // cudnnGetRNNWeightParams describes a block as 3-D {1, rows, columns}, read row-major (cuda-interop.md §4.5); any other
+    // description is taken as `rows` = H rows of count/H (the mapping then checks the columns against the documented shape).
+    private static (int Rows, int Columns) MatrixShape(CudnnTensorDescriptor descriptor, int hidden)
     {
         int* dims = stackalloc int[8];
         int* strides = stackalloc int[8];
@@ -515,7 +517,8 @@ public sealed unsafe class CudaBackend : IBackend
         if (type != CudnnDataType.CUDNN_DATA_FLOAT) throw new InvalidOperationException($"cuDNN weight block of type {type}, expected float");
         long count = 1;
         for (int i = 0; i < nbDims; i++) count *= dims[i];
-        return count;
+        if (nbDims == 3 && dims[0] == 1) return (dims[1], dims[2]);
+        return (hidden, (int)(count / hidden));
     }
 
     private CudaParameterArena Arena(IParameterArena arena) => arena as CudaParameterArena

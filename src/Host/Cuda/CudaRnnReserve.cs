@@ -47,6 +47,7 @@ public sealed unsafe class CudaRnnReserve : IRnnReserve
         Workspace = DeviceMemory.Allocate(Math.Max(WorkspaceBytes, 256));
         ReserveSpace = DeviceMemory.Allocate(Math.Max(ReserveBytes, 256));
         SequenceLengths = (CudaTensor)backend.AllocateTokens(batch);
+        CudaStatus.Check(CudaDriver.cuMemsetD32Async(SequenceLengths.Pointer, (uint)maxSteps, (nuint)batch, backend.Stream));   // = Steps
         ZeroState = (CudaTensor)backend.Allocate((long)batch * Hidden);   // dhy = dcy = 0: no gradient at the final state
     }
 
