@@ -293,7 +293,7 @@ public sealed unsafe class CudaBackend : IBackend
             training ? CudnnForwardMode.CUDNN_FWD_MODE_TRAINING : CudnnForwardMode.CUDNN_FWD_MODE_INFERENCE, r.SequenceLengths.Pointer,
             r.XDescriptor, xs.Pointer, r.YDescriptor, ys.Pointer, r.HDescriptor, h.Pointer, hOut.Pointer, r.CDescriptor, c, cOut,
             arena.LayerBytes(layer), arena.LayerWeights(layer), r.WorkspaceBytes, r.Workspace.Pointer,
-            training ? r.ReserveBytes : 0, training ? r.ReserveSpace.Pointer : 0), $"layer {layer}");
+            training ? r.ReserveBytes : 0, training ? r.ReserveSpace.Pointer : 0), r.Label);
         if (!training) return;
         // cuDNN's backward calls take x, y, hx, cx again: LanguageModel keeps them untouched until then (docs/backend.md).
         (r.X, r.Y, r.H0, r.C0, r.HasForward) = (xs.Pointer, ys.Pointer, h.Pointer, c, true);
@@ -318,12 +318,12 @@ public sealed unsafe class CudaBackend : IBackend
             r.YDescriptor, r.Y, dys.Pointer, r.XDescriptor, dxs.Pointer,
             r.HDescriptor, r.H0, zero, dh.Pointer, r.CDescriptor, r.C0, lstm ? zero : 0, dc,
             arena.LayerBytes(layer), arena.LayerWeights(layer), r.WorkspaceBytes, r.Workspace.Pointer, r.ReserveBytes, r.ReserveSpace.Pointer),
-            $"layer {layer}");
+            r.Label);
         // ADD into the gradient arena (zeroed by the model before the window): accumulates, as IBackend asks.
         CudaStatus.Check(Cudnn.cudnnRNNBackwardWeights_v8(_dnn, r.Descriptor, CudnnWgradMode.CUDNN_WGRAD_MODE_ADD, r.SequenceLengths.Pointer,
             r.XDescriptor, r.X, r.HDescriptor, r.H0, r.YDescriptor, r.Y,
             arena.LayerBytes(layer), arena.LayerGradients(layer), r.WorkspaceBytes, r.Workspace.Pointer, r.ReserveBytes, r.ReserveSpace.Pointer),
-            $"layer {layer}");
+            r.Label);
     }
 
     public ArTarLoss ArTarRegularization(ITensor o, ITensor h, ITensor? dO, ITensor? dH, int steps, int batch, int hidden,
@@ -347,10 +347,10 @@ public sealed unsafe class CudaBackend : IBackend
             (float)arCoef, (float)tarCoef, steps, bh);
         Launch(ArTarKernels.ArTarFinalize, 1, Threads, KernelArgument.Pointer(_scalars.At(1)), KernelArgument.Pointer(_artarPartials.Pointer),
             (int)grid, (float)arCoef, (float)tarCoef);
-        var loss = ReadScalars(1, 2);   // the step's second (8-byte) sync
+        var (ar, tar) = ReadScalars(1, 2);   // the step's second (8-byte) sync
         scratchO?.Dispose();
         scratchH?.Dispose();
-        return new ArTarLoss(loss[0], loss[1]);
+        return new ArTarLoss(ar, tar);
     }
 
     public double TiedSoftmaxCrossEntropy(ITensor embedding, ITensor bias, ITensor o, ITensor targets, ITensor logits,
@@ -385,7 +385,7 @@ public sealed unsafe class CudaBackend : IBackend
             Launch(SoftmaxCrossEntropyKernels.DecoderBiasBackward, (uint)((vocab + Threads - 1) / Threads), Threads,
                 KernelArgument.Pointer(gc.Pointer), KernelArgument.Pointer(z.Pointer), rows, vocab);
         }
-        return ReadScalars(0, 1)[0];   // the step's one sync for the loss, after the gradient work is queued
+        return ReadScalars(0, 1).First;   // the step's one sync for the loss, after the gradient work is queued
     }
 
     public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm)
@@ -438,7 +438,7 @@ public sealed unsafe class CudaBackend : IBackend
     // ---------------------------------------------------------------------------------------------------------------
     // Arena transfers (CudaParameterArena.Read/Write): one copy per piece, synchronous (checkpoints, initialisation).
 
-    internal void Gather(CudaTensor buffer, IReadOnlyList<WeightPiece> pieces, int length, Span<float> destination)
+    internal void Gather(CudaTensor buffer, IReadOnlyList<WeightPiece> pieces, Span<float> destination)
     {
         Synchronize();
         fixed (float* d = destination)
@@ -446,7 +446,7 @@ public sealed unsafe class CudaBackend : IBackend
                 CudaStatus.Check(CudaDriver.cuMemcpyDtoH_v2(d + p.CanonicalOffset, buffer.At(p.ArenaOffset), (nuint)p.Length * sizeof(float)));
     }
 
-    internal void Scatter(ReadOnlySpan<float> source, IReadOnlyList<WeightPiece> pieces, int length, CudaTensor buffer)
+    internal void Scatter(ReadOnlySpan<float> source, IReadOnlyList<WeightPiece> pieces, CudaTensor buffer)
     {
         Synchronize();
         fixed (float* s = source)
@@ -479,14 +479,12 @@ public sealed unsafe class CudaBackend : IBackend
         CudaStatus.Check(Cublas.cublasSgemm_v2(_blas, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc));
 
     /// <summary>Copies scalars [first, first+count) to the host and waits: the only syncs of a step.</summary>
-    private double[] ReadScalars(int first, int count)
+    private (double First, double Second) ReadScalars(int first, int count)
     {
         CudaStatus.Check(CudaDriver.cuMemcpyDtoHAsync_v2((void*)_hostScalars.DangerousGetHandle(), _scalars.At(first), (nuint)count * sizeof(float), _stream));
         CudaStatus.Check(CudaDriver.cuStreamSynchronize(_stream));
         var host = _hostScalars.AsSpan<float>();
-        var result = new double[count];
-        for (int i = 0; i < count; i++) result[i] = host[i];
-        return result;
+        return (host[0], count > 1 ? host[1] : 0.0);
     }
 
     private CudaTensor RowLoss(int rows)

@@ -60,12 +60,12 @@ public sealed class CudaParameterArena : IParameterArena
     public ITensor Weight(string name) => View(name).Weight;
     public ITensor Gradient(string name) => View(name).Gradient;
 
-    public void Read(string name, Span<float> destination) => _backend.Gather(Weights, Pieces(name), Check(name, destination.Length), destination);
+    public void Read(string name, Span<float> destination) => _backend.Gather(Weights, Pieces(name), destination[..Check(name, destination.Length)]);
 
     /// <summary>A gradient by name, gathered like <see cref="Read"/> (tests; the trainer has no need of it).</summary>
-    public void ReadGradient(string name, Span<float> destination) => _backend.Gather(Gradients, Pieces(name), Check(name, destination.Length), destination);
+    public void ReadGradient(string name, Span<float> destination) => _backend.Gather(Gradients, Pieces(name), destination[..Check(name, destination.Length)]);
 
-    public void Write(string name, ReadOnlySpan<float> source) => _backend.Scatter(source, Pieces(name), Check(name, source.Length), Weights);
+    public void Write(string name, ReadOnlySpan<float> source) => _backend.Scatter(source[..Check(name, source.Length)], Pieces(name), Weights);
 
     public void Dispose()
     {

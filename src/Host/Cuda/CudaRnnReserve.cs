@@ -16,6 +16,7 @@ public sealed unsafe class CudaRnnReserve : IRnnReserve
         if (maxSteps <= 0 || batch <= 0) throw new ArgumentException($"an RNN reserve needs steps and batch above zero (got {maxSteps}, {batch})");
         _backend = backend;
         Layer = layer;
+        Label = $"layer {layer}";
         MaxSteps = maxSteps;
         Batch = batch;
         Cell = shape.Cell;
@@ -54,6 +55,7 @@ public sealed unsafe class CudaRnnReserve : IRnnReserve
     private readonly CudaBackend _backend;
 
     public int Layer { get; }
+    internal string Label { get; }   // for error messages, built once
     public int MaxSteps { get; }
     public int Batch { get; }
     internal CellType Cell { get; }
