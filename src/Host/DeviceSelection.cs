@@ -4,22 +4,72 @@ using ArTar.Cuda;
 
 namespace ArTar;
 
-/// <summary>A device the user asked for is not usable: one line with the reason and what to do.</summary>
+/// <summary>A device that was asked for cannot be used: one line for the user (what, why, what to do).</summary>
 public sealed class DeviceException(string message) : Exception(message);
 
-/// <summary>--device auto|cpu|cuda → a backend (DESIGN §4: no GPU or no libraries means the CPU, said in one line).</summary>
+/// <summary>
+/// <c>--device auto | cpu | cuda</c> (DESIGN §4): the backend a run trains on. auto takes the GPU when the probe says yes
+/// and the backend starts, else the CPU with one notice line; cuda takes the GPU or fails with a <see cref="DeviceException"/>.
+/// </summary>
 public static class DeviceSelection
 {
-    public static IBackend Create(string device, TextWriter notices)
+    public static readonly IReadOnlyList<string> Devices = ["auto", "cpu", "cuda"];
+
+    public static IBackend Create(string device, TextWriter notices) =>
+        Create(device, notices, CudaAvailability.Probe, () => new CudaBackend());
+
+    /// <summary>The same with the probe and the GPU backend's constructor given (tests).</summary>
+    internal static IBackend Create(string device, TextWriter notices, Func<int, CudaProbe> probe, Func<IBackend> cuda)
     {
-        if (device == "cpu") return new CpuBackend<float>();
-        var probe = CudaAvailability.Probe();
-        string reason = probe.Available ? "the CUDA backend is not part of this build yet" : probe.ToString();
-        if (device == "cuda")
-            throw new DeviceException($"--device cuda: {reason}; use --device cpu or auto");
-        notices.WriteLine($"device: using the CPU ({reason})");
-        return new CpuBackend<float>();
+        switch (device)
+        {
+            case "cpu":
+                return new CpuBackend<float>();
+            case "auto":
+            {
+                var found = probe(0);
+                if (!found.Available)
+                {
+                    notices.WriteLine(OneLine($"{found}; training on the CPU"));
+                    return new CpuBackend<float>();
+                }
+                try
+                {
+                    return cuda();
+                }
+                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
+                {
+                    notices.WriteLine(OneLine($"CUDA backend did not start: {e.Message}; training on the CPU"));
+                    return new CpuBackend<float>();
+                }
+            }
+            case "cuda":
+            {
+                var found = probe(0);
+                if (!found.Available)
+                    throw new DeviceException(OneLine($"--device cuda: {found}. Fix that, or run with --device cpu (or auto) to train on the CPU"));
+                try
+                {
+                    return cuda();
+                }
+                catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
+                {
+                    throw new DeviceException(OneLine($"--device cuda: the CUDA backend did not start: {e.Message}. Run with --device cpu to train on the CPU"));
+                }
+            }
+            default:
+                throw new DeviceException(OneLine($"unknown device '{device}': use auto, cpu or cuda"));
+        }
     }
 
-    public static string Describe(IBackend backend) => $"{backend.Name}, {Environment.ProcessorCount} cores";
+    /// <summary>For the run's start block: "cuda: NVIDIA H100 80GB HBM3 (sm_90), driver 13.0, cuDNN 9.x, cuBLAS 13.x, float32" / "cpu: 2 cores, float32".</summary>
+    public static string Describe(IBackend backend) => backend switch
+    {
+        CudaBackend cuda => cuda.Description,
+        CpuBackend<float> => $"cpu: {Environment.ProcessorCount} cores, float32",
+        CpuBackend<double> => $"cpu: {Environment.ProcessorCount} cores, float64",
+        _ => backend.Name,
+    };
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 }
