@@ -19,12 +19,13 @@ tar -C "$root" -cJf .gpu/dotnet-runtime.tar.xz dotnet host "shared/Microsoft.NET
 echo "gpu-bundle: framework-dependent builds"
 for p in src/Host/ArTar.Host.csproj tests/ArTar.Tests/ArTar.Tests.csproj tools/Bench/ArTar.Bench.csproj; do
   name=$(basename "$(dirname "$p")")
-  dotnet publish "$p" -c Release --no-self-contained -o ".gpu/stage/$name" -p:UseAppHost=false >/dev/null
+  # linux-x64 only: the native assets of other platforms (ScottPlot's SkiaSharp, …) stay behind.
+  dotnet publish "$p" -c Release -r linux-x64 --no-self-contained -o ".gpu/stage/$name" -p:UseAppHost=false \
+    -p:ArTarTorchReference=false > .gpu/publish.log 2>&1 || { tail -20 .gpu/publish.log; echo "gpu-bundle: publishing $p failed"; exit 1; }
 done
 cp -r config .gpu/stage/config
-cp -r tools .gpu/stage/tools-src
 tar -C .gpu/stage -cJf .gpu/app.tar.xz .
-rm -rf .gpu/stage
+rm -rf .gpu/stage .gpu/publish.log
 cp -r "$data/ptb" .gpu/data/ptb
 git rev-parse HEAD > .gpu/commit 2>/dev/null || echo unknown > .gpu/commit
 du -sh .gpu/* | sed 's/^/gpu-bundle: /'

@@ -32,7 +32,8 @@ artar() { dotnet "$work/app/Host/artar.dll" "$@"; }
   echo "commit: $(cat .gpu/commit 2>/dev/null)"; date -u; uname -a
   nvidia-smi 2>&1 || echo "nvidia-smi: not available"
   echo "--- loader cache"; ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libcublas|libcudnn' || echo "(none)"
-  extra=$(find / -xdev \( -path /proc -o -path /sys \) -prune -o -type d -path '*site-packages/nvidia/*/lib' -print 2>/dev/null | sort -u | paste -sd: -)
+  sites=$(timeout 10 python3 -c 'import site, sys; print("\n".join(site.getsitepackages() + [site.getusersitepackages()] + sys.path))' 2>/dev/null)
+  extra=$(for d in $sites; do ls -d "$d"/nvidia/*/lib 2>/dev/null; done | sort -u | paste -sd: -)
   echo "--- pip nvidia/*/lib: ${extra:-(none)}"
   echo "ARTAR_CUDA_LIBS=${extra}" > "$work/env"
 } > "$OUT/env.txt" 2>&1

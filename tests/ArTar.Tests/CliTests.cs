@@ -37,4 +37,13 @@ public class CliTests
         Assert.That(err, Does.Contain(expected));
         Assert.That(err.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
     }
+
+    [Test]
+    public void DeviceReportsTheProbeAndExitsOneWithoutAGpu()
+    {
+        var probe = global::ArTar.Cuda.CudaAvailability.Probe();
+        var (code, output, _) = Run("device");
+        Assert.That(output.TrimEnd(), Is.EqualTo(probe.ToString()));
+        Assert.That(code, Is.EqualTo(probe.Available ? Program.Ok : Program.Failed));
+    }
 }

@@ -12,8 +12,6 @@ namespace ArTar.Cli;
 /// <summary>One method per command: parse its arguments, check its input, run it.</summary>
 public static class Commands
 {
-    private static readonly string[] DeviceChoices = ["auto", "cpu", "cuda"];
-
     public static int Train(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var a = Arguments.Parse("train", args, ["--device", "--set", "--run-dir", "--resume", "--data"], ["--set"]);
@@ -112,6 +110,17 @@ public static class Commands
         return Program.Ok;
     }
 
+    /// <summary>What --device auto would find: the GPU and its libraries, or the one-line reason there is none.</summary>
+    public static int Device(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var a = Arguments.Parse("device", args, []);
+        if (a.Help) { stdout.Write(Help.Device); return Program.Ok; }
+        if (a.Positionals.Count > 0) throw new UsageException("artar device takes no arguments");
+        var probe = ArTar.Cuda.CudaAvailability.Probe();
+        stdout.WriteLine(probe.ToString());
+        return probe.Available ? Program.Ok : Program.Failed;
+    }
+
     public static int Data(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var a = Arguments.Parse("data", args, ["--data", "--mirror"]);
@@ -161,7 +170,7 @@ public static class Commands
     private static string Device(Arguments a, string command)
     {
         string device = a.Get("--device") ?? "auto";
-        if (!DeviceChoices.Contains(device))
+        if (!DeviceSelection.Devices.Contains(device))
             throw new UsageException($"artar {command}: --device {device}: expected auto, cpu or cuda");
         return device;
     }

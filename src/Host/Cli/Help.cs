@@ -16,6 +16,7 @@ public static class Help
           artar eval RUN_DIR|CHECKPOINT [options]     perplexity of a saved model
           artar generate RUN_DIR|CHECKPOINT [options] sample text from a saved model
           artar data get ptb|wikitext-2 [--data DIR]  download a corpus (md5-verified)
+          artar device                                is there a usable GPU? (CUDA driver, cuBLAS, cuDNN)
           artar COMMAND --help                        the options of one command
 
         examples:
@@ -66,6 +67,15 @@ public static class Help
 
         Samples N words (default 100) from a saved model at temperature T (default 1.0) with seed S; <eos> and
         <unk> are never chosen, one paragraph per sample.
+
+        """;
+
+    public const string Device = """
+        usage: artar device
+
+        Prints the GPU that --device auto would train on, with its driver, cuBLAS and cuDNN versions, or the one-line
+        reason it would train on the CPU (exit 1). Libraries are looked up in the loader's paths, the folders in
+        $ARTAR_CUDA_LIBS (colon-separated), and the nvidia/*/lib folders of Python's site-packages (docs/cuda.md).
 
         """;
 
