@@ -25,6 +25,9 @@ public static partial class Gemm
         => Multiply(Best, (long)m * n * k < ParallelThreshold ? 1 : Environment.ProcessorCount,
             transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    /// <summary>The micro-kernel products run on here (Vector512, Vector256 or Scalar), for logs and benchmarks.</summary>
+    public static string KernelName => Best.ToString();
+
     /// <summary>Which micro-kernel a product runs on; <see cref="Best"/> is what this CPU supports.</summary>
     internal enum Kernel { Scalar, Vector256, Vector512 }
 
