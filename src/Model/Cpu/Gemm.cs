@@ -47,7 +47,10 @@ public static partial class Gemm
     internal readonly record struct Blocking(int Kc, int Nc, int Mc)
     {
         public static Blocking For<T>() where T : unmanaged
-            => new(3072 / Unsafe.SizeOf<T>(), 512 * 1024 / 3072, 840);
+        {
+            int kc = 3072 / Unsafe.SizeOf<T>();                  // 768 floats, 384 doubles
+            return new(kc, 512 * 1024 / (kc * Unsafe.SizeOf<T>()), 840);
+        }
     }
 
     internal static unsafe void Multiply<T>(Kernel kernel, int threads, bool transA, bool transB, int m, int n, int k,
