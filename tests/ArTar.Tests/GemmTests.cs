@@ -78,6 +78,18 @@ public class GemmTests
         Check<double>(null, 0, true, false, 3, 5, 4, 1.0, 1.0, pad: 0, seed: 14);
     }
 
+    /// <summary>Packing buffers come from the pool: a warm call allocates no more than its small bookkeeping.</summary>
+    [Test]
+    public void WarmCallAllocatesNoBuffers()
+    {
+        int m = 64, n = 96, k = 300;
+        float[] a = new float[m * k], b = new float[n * k], c = new float[m * n];
+        for (int i = 0; i < 3; i++) Gemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Gemm.Multiply(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1024));
+    }
+
     [Test]
     public void ShortOperandIsRefused()
     {

@@ -46,7 +46,7 @@ internal static class GemmBench
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
         double idle = IdlePercent();
         Console.WriteLine($"gemm: {threads} cores, Vector512 {Vector512.IsHardwareAccelerated}, Vector256 {Vector256.IsHardwareAccelerated}, " +
-                          $"load {load}, idle over the last second {idle:F0}%");
+                          $"GEMM kernel {Gemm.KernelName}, load {load}, idle over the last second {idle:F0}%");
 
         // Wall-clock GFLOP/s is what a run sees; GFLOP per CPU-second (summed over threads) is what the code does
         // while it holds a core, the steadier figure when other processes share the machine.
@@ -79,6 +79,7 @@ internal static class GemmBench
             date = DateTime.UtcNow.ToString("u"),
             cpu = CpuName(),
             cores = threads,
+            kernel = Gemm.KernelName,
             loadAverageBefore = load,
             idlePercentBefore = idle,
             loadAverageAfter = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a",

@@ -39,8 +39,8 @@ public static partial class Gemm
         }
         Vector512<T> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
         bool accumulate = beta != T.Zero;
-        Store(c + (long)0 * ldc, w, c00, c01, va, vb, accumulate);
-        Store(c + (long)1 * ldc, w, c10, c11, va, vb, accumulate);
+        Store(c, w, c00, c01, va, vb, accumulate);
+        Store(c + ldc, w, c10, c11, va, vb, accumulate);
         Store(c + (long)2 * ldc, w, c20, c21, va, vb, accumulate);
         Store(c + (long)3 * ldc, w, c30, c31, va, vb, accumulate);
         Store(c + (long)4 * ldc, w, c40, c41, va, vb, accumulate);
@@ -74,8 +74,8 @@ public static partial class Gemm
         }
         Vector256<T> va = Vector256.Create(alpha), vb = Vector256.Create(beta);
         bool accumulate = beta != T.Zero;
-        Store(c + (long)0 * ldc, w, c00, c01, va, vb, accumulate);
-        Store(c + (long)1 * ldc, w, c10, c11, va, vb, accumulate);
+        Store(c, w, c00, c01, va, vb, accumulate);
+        Store(c + ldc, w, c10, c11, va, vb, accumulate);
         Store(c + (long)2 * ldc, w, c20, c21, va, vb, accumulate);
         Store(c + (long)3 * ldc, w, c30, c31, va, vb, accumulate);
         Store(c + (long)4 * ldc, w, c40, c41, va, vb, accumulate);

@@ -24,15 +24,21 @@ public static partial class Gemm
             Pointer = (byte*)(((nuint)p + 63) & ~(nuint)63);
         }
 
+        /// <summary>A free buffer of at least this size; if none is free, a new one, and a smaller free one is let go
+        /// so that the pool converges on buffers that fit every request.</summary>
         public static Workspace Rent(long bytes)
         {
             for (int i = 0; i < Pool.Length; i++)
             {
-                var ws = Interlocked.Exchange(ref Pool[i], null);
-                if (ws is null) continue;
-                if (ws.Bytes >= bytes) return ws;
-                return new Workspace(bytes);            // too small: let it go, its slot takes the bigger one back
+                var ws = Volatile.Read(ref Pool[i]);
+                if (ws is not null && ws.Bytes >= bytes && Interlocked.CompareExchange(ref Pool[i], null, ws) == ws) return ws;
             }
+            for (int i = 0; i < Pool.Length; i++)
+                if (Interlocked.Exchange(ref Pool[i], null) is { } small)
+                {
+                    if (small.Bytes >= bytes) return small;       // one came back meanwhile
+                    break;
+                }
             return new Workspace(bytes);
         }
 

@@ -25,6 +25,9 @@ public static partial class Gemm
         => Multiply(Best, (long)m * n * k < ParallelThreshold ? 1 : Environment.ProcessorCount,
             transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    /// <summary>The micro-kernel products run on here (Vector512, Vector256 or Scalar), for logs and benchmarks.</summary>
+    public static string KernelName => Best.ToString();
+
     /// <summary>Which micro-kernel a product runs on; <see cref="Best"/> is what this CPU supports.</summary>
     internal enum Kernel { Scalar, Vector256, Vector512 }
 
@@ -44,7 +47,10 @@ public static partial class Gemm
     internal readonly record struct Blocking(int Kc, int Nc, int Mc)
     {
         public static Blocking For<T>() where T : unmanaged
-            => new(3072 / Unsafe.SizeOf<T>(), 512 * 1024 / 3072, 840);
+        {
+            int kc = 3072 / Unsafe.SizeOf<T>();                  // 768 floats, 384 doubles
+            return new(kc, 512 * 1024 / (kc * Unsafe.SizeOf<T>()), 840);
+        }
     }
 
     internal static unsafe void Multiply<T>(Kernel kernel, int threads, bool transA, bool transB, int m, int n, int k,
