@@ -5,6 +5,7 @@ internal static class Program
 {
     private static readonly Dictionary<string, (string What, Func<string[], int> Run)> Suites = new()
     {
+        ["torch"] = ("libtorch (TorchSharp) CPU reference: train/eval tokens/s of DESIGN §1's step", TorchReference.Run),
     };
 
     private static int Main(string[] args)
