@@ -11,12 +11,16 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace ArTar.Bench;
 
-/// <summary>Median timings of one config on libtorch. Tokens per step: B·T for training, eval batch·T for evaluation.</summary>
+/// <summary>
+/// Median timings of one config on libtorch. Tokens per step: B·T for training, eval batch·T for evaluation.
+/// TrainCoresBusy = process CPU time / wall time over the timed training steps: near the thread count when the
+/// cores were ours, lower when other processes took them.
+/// </summary>
 public sealed record TorchFigures(
     string Config, string Cell, int Vocab, int Hidden, int Layers, int Batch, int Bptt, int EvalBatch, int Threads,
     double TrainTokensPerSec, double EvalTokensPerSec, double TrainMsPerStep, double EvalMsPerStep,
     double TrainMsMin, double TrainMsMax, double EvalMsMin, double EvalMsMax,
-    int TrainSteps, int EvalSteps, int Warmup, double FirstLoss);
+    int TrainSteps, int EvalSteps, int Warmup, double FirstLoss, double TrainCoresBusy);
 
 public static class TorchReference
 {
@@ -44,14 +48,19 @@ public static class TorchReference
         var state = model.ZeroState(B);
         var trainMs = new List<double>();
         double firstLoss = double.NaN;
+        var process = Process.GetCurrentProcess();
+        TimeSpan cpuStart = TimeSpan.Zero;
         for (int k = 0; k < warmup + trainSteps; k++)
         {
+            if (k == warmup) { process.Refresh(); cpuStart = process.TotalProcessorTime; }
             var clock = Stopwatch.StartNew();
             double loss = model.TrainStep(trainStream, k * T, T, ref state, parameters, sgd, config.Clip);
             clock.Stop();
             if (k == 0) firstLoss = loss;
             if (k >= warmup) trainMs.Add(clock.Elapsed.TotalMilliseconds);
         }
+        process.Refresh();
+        double coresBusy = (process.TotalProcessorTime - cpuStart).TotalMilliseconds / trainMs.Sum();
         ReferenceModel.Dispose(state);
 
         state = model.ZeroState(E);  // evaluation starts from a zero state (DESIGN §1)
@@ -69,7 +78,7 @@ public static class TorchReference
         return new TorchFigures(config.Name, config.Model.ConfigName(), vocab, config.Hidden, config.Layers, B, T, E,
             torch.get_num_threads(),
             B * T / (trainMed / 1000), E * T / (evalMed / 1000), trainMed, evalMed,
-            trainMs.Min(), trainMs.Max(), evalMs.Min(), evalMs.Max(), trainSteps, evalSteps, warmup, firstLoss);
+            trainMs.Min(), trainMs.Max(), evalMs.Min(), evalMs.Max(), trainSteps, evalSteps, warmup, firstLoss, coresBusy);
     }
 
     private static double Median(List<double> xs)
@@ -252,14 +261,14 @@ public static class TorchReference
             return 1;
         }
         Console.WriteLine($"libtorch CPU reference: torch.get_num_threads() = {torch.get_num_threads()}, {Environment.ProcessorCount} logical CPUs, load {LoadAverage()}");
-        Console.WriteLine($"{"config",-12} {"cell",-5} {"H",5} {"B",3} {"T",3} {"train tok/s",12} {"eval tok/s",12} {"ms/step",9} {"eval ms",8} {"step min..max ms",18}");
+        Console.WriteLine($"{"config",-12} {"cell",-5} {"H",5} {"B",3} {"T",3} {"train tok/s",12} {"eval tok/s",12} {"ms/step",9} {"eval ms",8} {"step min..max ms",18} {"cores busy",10}");
         var results = new List<TorchFigures>();
         foreach (var config in loaded)
         {
             var r = Measure(config, vocab, steps, evalSteps, warmup, threads);
             results.Add(r);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Config,-12} {r.Cell,-5} {r.Hidden,5} {r.Batch,3} {r.Bptt,3} {r.TrainTokensPerSec,12:F0} {r.EvalTokensPerSec,12:F0} {r.TrainMsPerStep,9:F1} {r.EvalMsPerStep,8:F1} {$"{r.TrainMsMin:F0}..{r.TrainMsMax:F0}",18}"));
+                $"{r.Config,-12} {r.Cell,-5} {r.Hidden,5} {r.Batch,3} {r.Bptt,3} {r.TrainTokensPerSec,12:F0} {r.EvalTokensPerSec,12:F0} {r.TrainMsPerStep,9:F1} {r.EvalMsPerStep,8:F1} {$"{r.TrainMsMin:F0}..{r.TrainMsMax:F0}",18} {r.TrainCoresBusy,10:F2}"));
         }
 
         string? dir = Path.GetDirectoryName(Path.GetFullPath(json));
