@@ -257,7 +257,9 @@ public static class TorchReference
         try { torch.set_num_threads(threads); }
         catch (Exception e) when (e is DllNotFoundException or NotSupportedException or TypeInitializationException)
         {
-            Console.Error.WriteLine($"torch: libtorch did not load ({e.GetBaseException().Message}); build tools/Bench so its output copy of libLibTorchSharp.so is patched");
+            // TorchSharp's own message is a page of probing trace; one line is enough for a user.
+            string glue = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+            Console.Error.WriteLine($"torch: libtorch did not load ({e.GetType().Name}); rebuild with `dotnet build tools/Bench -c Release` so {glue} is patched for this libstdc++ (docs/benchmarks.md), and run `ldd {glue}` to see what else is missing");
             return 1;
         }
         Console.WriteLine($"libtorch CPU reference: torch.get_num_threads() = {torch.get_num_threads()}, {Environment.ProcessorCount} logical CPUs, load {LoadAverage()}");
