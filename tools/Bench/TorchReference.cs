@@ -48,7 +48,7 @@ public static class TorchReference
         var state = model.ZeroState(B);
         var trainMs = new List<double>();
         double firstLoss = double.NaN;
-        var process = Process.GetCurrentProcess();
+        using var process = Process.GetCurrentProcess();
         TimeSpan cpuStart = TimeSpan.Zero;
         for (int k = 0; k < warmup + trainSteps; k++)
         {
@@ -170,8 +170,9 @@ public static class TorchReference
                 var (o, last) = Forward(x, state, next, training: true);
                 var ce = CrossEntropy(o, y);
                 var ar = _c.Alpha * o.pow(2).mean();                                          // AR: α·mean(o²)
-                var tar = _c.Beta * (last.narrow(0, 1, T - 1) - last.narrow(0, 0, T - 1)).pow(2).mean();  // TAR on undropped h^L
-                var loss = ce + ar + tar;
+                var loss = ce + ar;
+                if (T > 1)  // TAR: β·mean((h^L[t+1] − h^L[t])²) on the undropped last layer, inside the window
+                    loss = loss + _c.Beta * (last.narrow(0, 1, T - 1) - last.narrow(0, 0, T - 1)).pow(2).mean();
                 sgd.zero_grad();
                 loss.backward();
                 nn.utils.clip_grad_norm_(parameters, clip);
