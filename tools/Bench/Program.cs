@@ -6,6 +6,9 @@ internal static class Program
     private static readonly Dictionary<string, (string What, Func<string[], int> Run)> Suites = new()
     {
         ["gemm"] = ("CPU GEMM on the ptb-650 shapes vs the FMA peak", GemmBench.Run),
+#if ARTAR_TORCH
+        ["torch"] = ("libtorch (TorchSharp) CPU reference: train/eval tokens/s of DESIGN §1's step", TorchReference.Run),
+#endif
     };
 
     private static int Main(string[] args)
