@@ -118,4 +118,32 @@ public class CliRunTests
         Assert.That(code, Is.EqualTo(Program.BadInput));
         Assert.That(OneLine(err), Does.Contain("is not a run folder"));
     }
+
+    [Test]
+    public void SigtermFinishesTheStepWritesACheckpointAndExits130()
+    {
+        // The real program in its own process, stopped the way a scheduler or `kill` stops it.
+        string run = Path.Combine(_dir, "sigterm");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (string arg in new[] { typeof(Program).Assembly.Location, "train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"),
+                     "--run-dir", run, "--set", "epochs=1000", "--set", "log_interval=1" })
+            start.ArgumentList.Add(arg);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        string metrics = Path.Combine(run, "metrics.jsonl");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!(File.Exists(metrics) && File.ReadAllText(metrics).Contains("\"step\"")) && waited.Elapsed < TimeSpan.FromSeconds(60) && !process.HasExited)
+            Thread.Sleep(100);
+        Assert.That(process.HasExited, Is.False, "the run ended before it could be stopped");
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        Assert.That(process.WaitForExit(60_000), Is.True, "the run did not stop within a minute of SIGTERM");
+        string output = process.StandardOutput.ReadToEnd();
+        Assert.That(process.ExitCode, Is.EqualTo(Program.Stopped));
+        Assert.That(output, Does.Contain("continue with: artar train --resume " + run));
+        var last = Checkpoint.Load(Path.Combine(run, "last.safetensors"));
+        Assert.That(last.Metadata.Step, Is.GreaterThan(0));
+    }
 }
