@@ -5,16 +5,25 @@ using System.Runtime.Intrinsics;
 
 namespace ArTar.Bench;
 
-/// <summary>One run's CPU ceilings. Bandwidths count bytes read plus bytes written.</summary>
-internal sealed record CpuCeilings(int Threads, double FmaPeakGflops, double FmaVector512Gflops, double FmaVector256Gflops,
-    double FmaGflopPerCpuSecond, double CopyGBps, double ReadGBps, double CachedCopyGBps, long CopyBytes, long CachedCopyBytes)
+/// <summary>
+/// One run's CPU ceilings. FmaPeakGflops = the per-core FMA rate (GFLOP per CPU-second) × cores: what the cores give
+/// when they are ours, steady when other processes share them (FmaWallGflops is the wall-clock figure of this run).
+/// Bandwidths count bytes read plus bytes written; BandwidthGBps, the memory-bound ops' ceiling, is the best of copy,
+/// read and in-place update (y += x: no write-allocate traffic, the pattern of the arena's update).
+/// </summary>
+internal sealed record CpuCeilings(int Threads, double FmaPeakGflops, double FmaWallGflops, double FmaVector512Gflops, double FmaVector256Gflops,
+    double FmaGflopPerCpuSecond, double CopyGBps, double ReadGBps, double UpdateGBps, double CachedCopyGBps, long CopyBytes, long CachedCopyBytes)
 {
+    public double BandwidthGBps => Math.Max(CopyGBps, Math.Max(ReadGBps, UpdateGBps));
+
     public void Print()
     {
         Console.WriteLine($"{"ceiling",-44} {"value",12}");
-        Console.WriteLine($"{$"FMA peak float32, {Threads} threads",-44} {FmaPeakGflops,8:F1} GFLOP/s   (Vector512 {FmaVector512Gflops:F1}, Vector256 {FmaVector256Gflops:F1}; {FmaGflopPerCpuSecond:F1} per CPU-second)");
+        Console.WriteLine($"{$"FMA peak float32, {Threads} cores",-44} {FmaPeakGflops,8:F1} GFLOP/s   ({FmaGflopPerCpuSecond:F1} per CPU-second × {Threads}; wall clock {FmaWallGflops:F1}: Vector512 {FmaVector512Gflops:F1}, Vector256 {FmaVector256Gflops:F1})");
         Console.WriteLine($"{$"copy {CopyBytes >> 20} MiB → {CopyBytes >> 20} MiB (DRAM), {Threads} threads",-44} {CopyGBps,8:F1} GB/s      (read + write)");
         Console.WriteLine($"{$"read (sum) {CopyBytes >> 20} MiB (DRAM), {Threads} threads",-44} {ReadGBps,8:F1} GB/s");
+        Console.WriteLine($"{$"update y += x, {CopyBytes >> 20} MiB (DRAM), {Threads} threads",-44} {UpdateGBps,8:F1} GB/s      (read 2 + write 1)");
+        Console.WriteLine($"{"memory bandwidth (best of the three)",-44} {BandwidthGBps,8:F1} GB/s");
         Console.WriteLine($"{$"copy {CachedCopyBytes >> 10} KiB (cache-resident), {Threads} threads",-44} {CachedCopyGBps,8:F1} GB/s      (read + write)");
     }
 }
@@ -28,10 +37,13 @@ internal static class Ceilings
         double peak512 = Vector512.IsHardwareAccelerated ? FmaPeak(threads, wide: true, seconds, out cpu512) : 0;
         double peak256 = Vector256.IsHardwareAccelerated ? FmaPeak(threads, wide: false, seconds, out cpu256) : 0;
         const long large = 256L << 20, cached = 512L << 10;   // 256 MiB per array: far beyond any L3 here; 512 KiB: fits L2 per core
-        double copy = Bandwidth(threads, large, seconds, read: false);
-        double read = Bandwidth(threads, large, seconds, read: true);
-        double cachedCopy = Bandwidth(threads, cached * threads, seconds, read: false);
-        return new CpuCeilings(threads, Math.Max(peak512, peak256), peak512, peak256, Math.Max(cpu512, cpu256), copy, read, cachedCopy, large, cached * threads);
+        double copy = Bandwidth(threads, large, seconds, Traffic.Copy);
+        double read = Bandwidth(threads, large, seconds, Traffic.Read);
+        double update = Bandwidth(threads, large, seconds, Traffic.Update);
+        double cachedCopy = Bandwidth(threads, cached * threads, seconds, Traffic.Copy);
+        double perCpu = Math.Max(cpu512, cpu256);
+        return new CpuCeilings(threads, Math.Max(perCpu * threads, Math.Max(peak512, peak256)), Math.Max(peak512, peak256), peak512, peak256, perCpu,
+            copy, read, update, cachedCopy, large, cached * threads);
     }
 
     /// <summary>
@@ -51,12 +63,15 @@ internal static class Ceilings
         }
     }
 
+    public enum Traffic { Copy, Read, Update }
+
     /// <summary>
-    /// GB/s of a copy (read + write bytes) or a read-only sum over <paramref name="bytes"/> per array, split in one
+    /// GB/s of a copy (read + write bytes), a read-only sum or an in-place update y += x (2 reads + 1 write) over <paramref name="bytes"/> per array, split in one
     /// contiguous slice per thread; the best of repeated passes over about <paramref name="seconds"/>.
     /// </summary>
-    public static double Bandwidth(int threads, long bytes, double seconds, bool read)
+    public static double Bandwidth(int threads, long bytes, double seconds, Traffic traffic)
     {
+        bool read = traffic == Traffic.Read;
         long n = bytes / sizeof(float);
         var src = GC.AllocateUninitializedArray<float>((int)n, pinned: true);
         var dst = read ? [] : GC.AllocateUninitializedArray<float>((int)n, pinned: true);
@@ -75,10 +90,11 @@ internal static class Ceilings
                 for (int r = 0; r < reps; r++)
                 {
                     if (read) Sink += System.Numerics.Tensors.TensorPrimitives.Sum<float>(src.AsSpan(a, len));
+                    else if (traffic == Traffic.Update) System.Numerics.Tensors.TensorPrimitives.Add<float>(dst.AsSpan(a, len), src.AsSpan(a, len), dst.AsSpan(a, len));
                     else src.AsSpan(a, len).CopyTo(dst.AsSpan(a, len));
                 }
             }, out _);
-            best = Math.Max(best, (read ? 1 : 2) * (double)n * sizeof(float) * reps / s / 1e9);
+            best = Math.Max(best, (read ? 1 : traffic == Traffic.Update ? 3 : 2) * (double)n * sizeof(float) * reps / s / 1e9);
             passes++;
         }
         return best;

@@ -45,7 +45,7 @@ internal static class OpsBench
                 double ms = Machine.MedianMs(op.Run, seconds);
                 times[op.Name] = ms;
                 if (op.Minus is { } minus) ms -= times[minus];
-                var row = Row(name, op, "", ms, c.FmaPeakGflops, c.CopyGBps, "FMA peak", "copy");
+                var row = Row(name, op, "", ms, c.FmaPeakGflops, c.BandwidthGBps, "FMA peak", "bandwidth");
                 rows.Add(row);
                 Print(row);
             }
