@@ -121,7 +121,7 @@ internal static unsafe class GpuBench
 
     public static List<OpRow> RunOps(CudaBackend cuda, GpuCeilings g, double seconds)
     {
-        Console.WriteLine($"== ops (GPU): each result checked against CpuBackend<float> (max |gpu − cpu| / max |cpu|, limit {Tolerance:E0}) before it is timed; device time by CUDA events");
+        Console.WriteLine($"== ops (GPU): each result checked against CpuBackend<float> (max |gpu − cpu| / max |cpu|, limit {OpsBench.Tolerance:E0}) before it is timed; device time by CUDA events");
         OpsBench.PrintHeader();
         var rows = new List<OpRow>();
         using var cpu = new CpuBackend<float>();
@@ -134,17 +134,12 @@ internal static unsafe class GpuBench
             for (int i = 0; i < w.Cases.Count; i++)
             {
                 var op = w.Cases[i];
-                var refCase = reference.Cases[i];
-                refCase.Reset();
-                refCase.Run();
-                float[] expected = refCase.Result();
+                float[] expected = OpsBench.Evaluate(reference.Cases[i]);
                 foreach (var (label, blocks) in LaunchConfigurations(op.Family, defaults))
                 {
                     cuda.Blocks = blocks;
-                    op.Reset();
-                    op.Run();
-                    double error = RelativeError(op.Result(), expected);
-                    bool ok = error <= Tolerance;
+                    double error = OpsBench.RelativeError(OpsBench.Evaluate(op), expected);
+                    bool ok = error <= OpsBench.Tolerance;
                     double ms = ok ? TimeMs(cuda, op.Run, seconds) : double.NaN;
                     if (blocks == defaults) times[op.Name] = ms;
                     if (op.Minus is { } minus && times.TryGetValue(minus, out double before)) ms -= before;
@@ -157,21 +152,6 @@ internal static unsafe class GpuBench
         }
         Console.WriteLine();
         return rows;
-    }
-
-    /// <summary>FP32 against FP32 with other summation orders (cuBLAS, cuDNN, tree reductions): well inside 1e-3 of the largest value.</summary>
-    private const double Tolerance = 1e-3;
-
-    private static double RelativeError(float[] actual, float[] expected)
-    {
-        if (actual.Length != expected.Length) return double.PositiveInfinity;
-        double diff = 0, scale = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            diff = Math.Max(diff, Math.Abs((double)actual[i] - expected[i]));
-            scale = Math.Max(scale, Math.Abs((double)expected[i]));
-        }
-        return double.IsNaN(diff) ? double.PositiveInfinity : diff / Math.Max(scale, 1e-30);
     }
 
     /// <summary>The default launch first ("default"), then each other block size of that kernel family; cuDNN ops have one.</summary>

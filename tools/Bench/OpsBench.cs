@@ -20,6 +20,7 @@ internal static class OpsBench
 
     public static int Run(string[] args)
     {
+        if (args is ["--self-check"]) return SelfCheck();
         var o = Options.Parse("ops", args, "artifacts/bench-ops.json");
         if (o is null) return 2;
         var ceilings = Ceilings.RunCpu(Math.Min(o.Seconds, 0.5));
@@ -52,6 +53,58 @@ internal static class OpsBench
         }
         Console.WriteLine();
         return rows;
+    }
+
+    /// <summary>
+    /// The check the GPU suite makes before timing, tried where there is no GPU: every op of CpuBackend&lt;float&gt; against
+    /// CpuBackend&lt;double&gt; on a small model (within <see cref="Tolerance"/>), and Reset + Run twice giving the same bits
+    /// (so a sweep of launch configurations compares like with like). `ops --self-check`; seconds.
+    /// </summary>
+    public static int SelfCheck()
+    {
+        var shape = new ModelShape(CellType.Lstm, 1000, 64, 2);
+        using var d = new CpuBackend<double>();
+        using var f = new CpuBackend<float>();
+        using var reference = new OpWorkload(d, shape, 4, 5);
+        using var w = new OpWorkload(f, shape, 4, 5);
+        int failed = 0;
+        for (int i = 0; i < w.Cases.Count; i++)
+        {
+            float[] expected = Evaluate(reference.Cases[i]);
+            float[] first = Evaluate(w.Cases[i]), second = Evaluate(w.Cases[i]);
+            double error = RelativeError(first, expected), repeat = RelativeError(second, first);
+            bool ok = error <= Tolerance && repeat == 0;
+            if (!ok) failed++;
+            Console.WriteLine($"{w.Cases[i].Name,-36} float vs double {error,9:E1}   reset+run twice {repeat,7:E0}   {(ok ? "ok" : "FAIL")}");
+        }
+        Console.WriteLine(failed == 0 ? "ops self-check: all ops agree" : $"ops self-check: {failed} op(s) FAILED");
+        return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>FP32 against a reference with other summation orders (cuBLAS, cuDNN, tree reductions, float64): well inside 1e-3 of the largest value.</summary>
+    public const double Tolerance = 1e-3;
+
+    /// <summary>The op's result from its initial inputs: Reset, Run, read back.</summary>
+    public static float[] Evaluate(OpCase op)
+    {
+        op.Reset();
+        op.Run();
+        return op.Result();
+    }
+
+    /// <summary>max |actual − expected| / max |expected|; infinity for a length mismatch or a NaN.</summary>
+    public static double RelativeError(float[] actual, float[] expected)
+    {
+        if (actual.Length != expected.Length) return double.PositiveInfinity;
+        double diff = 0, scale = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double e = Math.Abs((double)actual[i] - expected[i]);
+            if (double.IsNaN(e)) return double.PositiveInfinity;
+            diff = Math.Max(diff, e);
+            scale = Math.Max(scale, Math.Abs((double)expected[i]));
+        }
+        return diff / Math.Max(scale, 1e-30);
     }
 
     public static OpRow Row(string shape, OpCase op, string launch, double ms, double flopPeak, double bandwidth, string flopCeiling, string bandwidthCeiling,
