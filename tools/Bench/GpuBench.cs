@@ -27,7 +27,15 @@ internal static unsafe class GpuBench
             Machine.WriteJson(o.Json, new { suite = "gpu", date = Machine.Date(), skipped = probe.ToString() });
             return 0;
         }
-        using var cuda = new CudaBackend();
+        CudaBackend cuda;
+        try { cuda = new CudaBackend(); }
+        catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"gpu: the CUDA backend did not start although the probe found {probe}: {e.Message}");
+            Machine.WriteJson(o.Json, new { suite = "gpu", date = Machine.Date(), failed = e.Message });
+            return 1;
+        }
+        using var _ = cuda;
         Console.WriteLine($"== gpu: {cuda.Description}");
         var ceilings = MeasureCeilings(cuda, o.Seconds);
         var ops = RunOps(cuda, ceilings, o.Seconds);
