@@ -44,15 +44,15 @@ internal static class GemmBench
 
         int threads = Environment.ProcessorCount;
         string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
-        double idle = IdlePercent();
+        double idle = Machine.IdlePercent();
         Console.WriteLine($"gemm: {threads} cores, Vector512 {Vector512.IsHardwareAccelerated}, Vector256 {Vector256.IsHardwareAccelerated}, " +
                           $"GEMM kernel {Gemm.KernelName}, load {load}, idle over the last second {idle:F0}%");
 
         // Wall-clock GFLOP/s is what a run sees; GFLOP per CPU-second (summed over threads) is what the code does
         // while it holds a core, the steadier figure when other processes share the machine.
         double cpu512 = 0, cpu256 = 0;
-        double peak512 = Vector512.IsHardwareAccelerated ? FmaPeak(threads, wide: true, seconds, out cpu512) : 0;
-        double peak256 = Vector256.IsHardwareAccelerated ? FmaPeak(threads, wide: false, seconds, out cpu256) : 0;
+        double peak512 = Vector512.IsHardwareAccelerated ? Ceilings.FmaPeak(threads, wide: true, seconds, out cpu512) : 0;
+        double peak256 = Vector256.IsHardwareAccelerated ? Ceilings.FmaPeak(threads, wide: false, seconds, out cpu256) : 0;
         double peak = Math.Max(peak512, peak256), peakCpu = Math.Max(cpu512, cpu256);
         Console.WriteLine($"FMA peak (float32, {threads} threads): Vector512 {peak512:F1} GFLOP/s, Vector256 {peak256:F1} GFLOP/s; " +
                           $"per CPU-second {peakCpu:F1} GFLOP");
@@ -77,7 +77,7 @@ internal static class GemmBench
         {
             suite = "gemm",
             date = DateTime.UtcNow.ToString("u"),
-            cpu = CpuName(),
+            cpu = Machine.CpuName(),
             cores = threads,
             kernel = Gemm.KernelName,
             loadAverageBefore = load,
@@ -119,102 +119,10 @@ internal static class GemmBench
         return times[times.Count / 2];
     }
 
-    /// <summary>
-    /// The FMA ceiling: every core runs 12 independent accumulator chains of vector FMAs (enough to cover the
-    /// latency × throughput of any current x86 FMA unit), all started together; GFLOP/s of all cores together.
-    /// </summary>
-    private static double FmaPeak(int threads, bool wide, double seconds, out double perCpuSecond)
-    {
-        long iters = 1 << 20;
-        while (true)
-        {
-            using var start = new Barrier(threads + 1);
-            var workers = new Thread[threads];
-            for (int t = 0; t < threads; t++)
-            {
-                workers[t] = new Thread(() => { start.SignalAndWait(); Sink += wide ? Fma512(iters) : Fma256(iters); });
-                workers[t].Start();
-            }
-            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-            start.SignalAndWait();
-            var sw = Stopwatch.StartNew();
-            foreach (var w in workers) w.Join();
-            double s = sw.Elapsed.TotalSeconds;
-            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-            double gflop = threads * iters * 12.0 * 2 * (wide ? Vector512<float>.Count : Vector256<float>.Count) / 1e9;
-            perCpuSecond = gflop / cpu;
-            if (s >= seconds / 2) return gflop / s;
-            iters = (long)(iters * Math.Max(2, seconds / 2 / Math.Max(s, 1e-3) * 1.1));
-        }
-    }
-
-    private static volatile float Sink;
-
-    private static float Fma512(long iters)
-    {
-        Vector512<float> m = Vector512.Create(0.9999f), d = Vector512.Create(1e-4f);
-        Vector512<float> a0 = Vector512.Create(1f), a1 = a0 + d, a2 = a1 + d, a3 = a2 + d, a4 = a3 + d, a5 = a4 + d,
-            a6 = a5 + d, a7 = a6 + d, a8 = a7 + d, a9 = a8 + d, a10 = a9 + d, a11 = a10 + d;
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector512.FusedMultiplyAdd(a0, m, d); a1 = Vector512.FusedMultiplyAdd(a1, m, d);
-            a2 = Vector512.FusedMultiplyAdd(a2, m, d); a3 = Vector512.FusedMultiplyAdd(a3, m, d);
-            a4 = Vector512.FusedMultiplyAdd(a4, m, d); a5 = Vector512.FusedMultiplyAdd(a5, m, d);
-            a6 = Vector512.FusedMultiplyAdd(a6, m, d); a7 = Vector512.FusedMultiplyAdd(a7, m, d);
-            a8 = Vector512.FusedMultiplyAdd(a8, m, d); a9 = Vector512.FusedMultiplyAdd(a9, m, d);
-            a10 = Vector512.FusedMultiplyAdd(a10, m, d); a11 = Vector512.FusedMultiplyAdd(a11, m, d);
-        }
-        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-    }
-
-    private static float Fma256(long iters)
-    {
-        Vector256<float> m = Vector256.Create(0.9999f), d = Vector256.Create(1e-4f);
-        Vector256<float> a0 = Vector256.Create(1f), a1 = a0 + d, a2 = a1 + d, a3 = a2 + d, a4 = a3 + d, a5 = a4 + d,
-            a6 = a5 + d, a7 = a6 + d, a8 = a7 + d, a9 = a8 + d, a10 = a9 + d, a11 = a10 + d;
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector256.FusedMultiplyAdd(a0, m, d); a1 = Vector256.FusedMultiplyAdd(a1, m, d);
-            a2 = Vector256.FusedMultiplyAdd(a2, m, d); a3 = Vector256.FusedMultiplyAdd(a3, m, d);
-            a4 = Vector256.FusedMultiplyAdd(a4, m, d); a5 = Vector256.FusedMultiplyAdd(a5, m, d);
-            a6 = Vector256.FusedMultiplyAdd(a6, m, d); a7 = Vector256.FusedMultiplyAdd(a7, m, d);
-            a8 = Vector256.FusedMultiplyAdd(a8, m, d); a9 = Vector256.FusedMultiplyAdd(a9, m, d);
-            a10 = Vector256.FusedMultiplyAdd(a10, m, d); a11 = Vector256.FusedMultiplyAdd(a11, m, d);
-        }
-        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-    }
-
     private static float[] RandomArray(Random rng, int length)
     {
         var x = new float[length];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         return x;
-    }
-
-    /// <summary>Share of the machine's CPU time that was idle over one second (from /proc/stat; -1 elsewhere).</summary>
-    private static double IdlePercent()
-    {
-        static (long Idle, long Total)? Read()
-        {
-            if (!File.Exists("/proc/stat")) return null;
-            var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();
-            return (f[3] + f[4], f.Sum());
-        }
-        var a = Read();
-        Thread.Sleep(1000);
-        var b = Read();
-        if (a is not { } x || b is not { } y || y.Total == x.Total) return -1;
-        return 100.0 * (y.Idle - x.Idle) / (y.Total - x.Total);
-    }
-
-    private static string CpuName()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name")) return line[(line.IndexOf(':') + 1)..].Trim();
-        }
-        catch (IOException) { }
-        return "unknown";
     }
 }

@@ -5,6 +5,11 @@ internal static class Program
 {
     private static readonly Dictionary<string, (string What, Func<string[], int> Run)> Suites = new()
     {
+        ["all"] = ("ceilings, ops and throughput on the CPU in one run, one JSON (artifacts/bench.json)", AllBench.Run),
+        ["ceilings"] = ("CPU FMA peak and memory bandwidth", Ceilings.Run),
+        ["ops"] = ("every CPU backend op at the ptb-650 and wt2-650 shapes vs the ceilings", OpsBench.Run),
+        ["throughput"] = ("tokens/s of a training and an evaluation step, ours and libtorch's (--device cuda: the GPU and PyTorch)", ThroughputBench.Run),
+        ["gpu"] = ("GPU ceilings, kernels (checked, several launch configurations) and throughput vs PyTorch", GpuBench.Run),
         ["gemm"] = ("CPU GEMM on the ptb-650 shapes vs the FMA peak", GemmBench.Run),
 #if ARTAR_TORCH
         ["torch"] = ("libtorch (TorchSharp) CPU reference: train/eval tokens/s of DESIGN §1's step", TorchReference.Run),

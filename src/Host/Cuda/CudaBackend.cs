@@ -72,6 +72,12 @@ public sealed unsafe class CudaBackend : IBackend
         $"cuda: {Probe.DeviceName} (sm_{Probe.ComputeMajor}{Probe.ComputeMinor}), driver {Probe.DriverVersion / 1000}.{Probe.DriverVersion % 1000 / 10}, " +
         $"cuDNN {Probe.CudnnVersion}, cuBLAS {Probe.CublasVersion}, float32";
 
+    /// <summary>
+    /// Threads per block of the custom kernels. The defaults are what training uses; tools/Bench sweeps other values
+    /// (llm.c dev/cuda style). The kernels loop over blockDim, so any multiple of 32 up to 1024 computes the same result.
+    /// </summary>
+    internal KernelBlocks Blocks { get; set; } = KernelBlocks.Default;
+
     internal CudaStream Stream => _stream;
     internal CudnnHandle Dnn => _dnn;
 
@@ -229,7 +235,7 @@ public sealed unsafe class CudaBackend : IBackend
         CheckRows(rows, hidden, x, y, nameof(EmbeddingForward));
         CheckTokens(x, rows, (int)(e.Length / hidden));
         if (rows == 0) return;
-        Launch(EmbeddingKernels.EmbeddingForward, (uint)rows, RowThreads(hidden),
+        Launch(EmbeddingKernels.EmbeddingForward, (uint)rows, Blocks.Embedding != 0 ? Blocks.Embedding : RowThreads(hidden),
             KernelArgument.Pointer(y.Pointer), KernelArgument.Pointer(e.Pointer), KernelArgument.Pointer(x.Pointer), rows, hidden);
     }
 
@@ -242,7 +248,7 @@ public sealed unsafe class CudaBackend : IBackend
         CheckRows(rows, hidden, x, dy, nameof(EmbeddingBackward));
         CheckTokens(x, rows, (int)(de.Length / hidden));
         if (rows == 0) return;
-        Launch(EmbeddingKernels.EmbeddingBackward, (uint)rows, RowThreads(hidden),
+        Launch(EmbeddingKernels.EmbeddingBackward, (uint)rows, Blocks.Embedding != 0 ? Blocks.Embedding : RowThreads(hidden),
             KernelArgument.Pointer(de.Pointer), KernelArgument.Pointer(dy.Pointer), KernelArgument.Pointer(x.Pointer), rows, hidden);
     }
 
@@ -254,7 +260,7 @@ public sealed unsafe class CudaBackend : IBackend
         var ys = Floats(y);
         CheckCount(count, xs, ys, nameof(DropoutForward));
         if (count == 0) return;
-        Launch(DropoutKernels.DropoutForward, DropoutGrid(count), Threads,
+        Launch(DropoutKernels.DropoutForward, DropoutGrid(count), Blocks.Dropout,
             KernelArgument.Pointer(ys.Pointer), KernelArgument.Pointer(xs.Pointer), KernelArgument.U64(mask.Seed), KernelArgument.U64((ulong)mask.Step),
             (uint)mask.Site, mask.Threshold, (float)mask.Scale, count);
     }
@@ -267,7 +273,7 @@ public sealed unsafe class CudaBackend : IBackend
         var dxs = Floats(dx);
         CheckCount(count, dys, dxs, nameof(DropoutBackward));
         if (count == 0) return;
-        Launch(DropoutKernels.DropoutBackward, DropoutGrid(count), Threads,
+        Launch(DropoutKernels.DropoutBackward, DropoutGrid(count), Blocks.Dropout,
             KernelArgument.Pointer(dxs.Pointer), KernelArgument.Pointer(dys.Pointer), KernelArgument.U64(mask.Seed), KernelArgument.U64((ulong)mask.Step),
             (uint)mask.Site, mask.Threshold, (float)mask.Scale, count, accumulate ? 1 : 0);
     }
@@ -341,8 +347,8 @@ public sealed unsafe class CudaBackend : IBackend
         var go = dO is null ? (scratchO = NewTensor(n, false)) : Floats(dO);
         var gh = dH is null ? (scratchH = NewTensor(n, false)) : Floats(dH);
         CheckFits(n, Math.Min(go.Length, gh.Length), nameof(ArTarRegularization));
-        uint grid = (uint)Math.Clamp((n + Threads - 1) / Threads, 1, _artarBlocks);
-        Launch(ArTarKernels.ArTarForwardBackward, grid, Threads, KernelArgument.Pointer(_artarPartials.Pointer), KernelArgument.Pointer(go.Pointer),
+        uint grid = (uint)Math.Clamp((n + Blocks.ArTar - 1) / Blocks.ArTar, 1, _artarBlocks);
+        Launch(ArTarKernels.ArTarForwardBackward, grid, Blocks.ArTar, KernelArgument.Pointer(_artarPartials.Pointer), KernelArgument.Pointer(go.Pointer),
             KernelArgument.Pointer(gh.Pointer), KernelArgument.Pointer(os.Pointer), KernelArgument.Pointer(hs.Pointer),
             (float)arCoef, (float)tarCoef, steps, bh);
         Launch(ArTarKernels.ArTarFinalize, 1, Threads, KernelArgument.Pointer(_scalars.At(1)), KernelArgument.Pointer(_artarPartials.Pointer),
@@ -371,7 +377,7 @@ public sealed unsafe class CudaBackend : IBackend
 
         // z = o·Eᵀ (row-major [rows,V]; cuda-interop.md §3.3 "forward Y = X·Wᵀ" with W = E [V,H]).
         Sgemm(CublasOperation.CUBLAS_OP_T, CublasOperation.CUBLAS_OP_N, vocab, rows, hidden, 1f, e.Pointer, hidden, os.Pointer, hidden, 0f, z.Pointer, vocab);
-        uint block = vocab >= 4096 ? 1024u : Threads;
+        uint block = Blocks.SoftmaxCrossEntropy != 0 ? Blocks.SoftmaxCrossEntropy : vocab >= 4096 ? 1024u : Threads;
         Launch(SoftmaxCrossEntropyKernels.SoftmaxCrossEntropy, (uint)rows, block, KernelArgument.Pointer(z.Pointer), KernelArgument.Pointer(rowLoss.Pointer),
             KernelArgument.Pointer(c.Pointer), KernelArgument.Pointer(y.Pointer), vocab, (float)(1.0f / rows), gradients ? 1 : 0);
         Launch(SoftmaxCrossEntropyKernels.CrossEntropyMean, 1, Threads, KernelArgument.Pointer(_scalars.At(0)), KernelArgument.Pointer(rowLoss.Pointer), rows);
@@ -393,7 +399,7 @@ public sealed unsafe class CudaBackend : IBackend
         Enter();
         var g = Floats(gradients); var s = Floats(squaredNorm);
         CheckFits(1, s.Length, nameof(GradientSquaredNorm));
-        Launch(NormKernels.SquaredNormPartials, _normBlocks, Threads, KernelArgument.Pointer(_normPartials.Pointer), KernelArgument.Pointer(g.Pointer), g.Length);
+        Launch(NormKernels.SquaredNormPartials, _normBlocks, Blocks.Norm, KernelArgument.Pointer(_normPartials.Pointer), KernelArgument.Pointer(g.Pointer), g.Length);
         Launch(NormKernels.SquaredNormFinalize, 1, Threads, KernelArgument.Pointer(s.Pointer), KernelArgument.Pointer(_normPartials.Pointer), (int)_normBlocks);
     }
 
@@ -403,8 +409,8 @@ public sealed unsafe class CudaBackend : IBackend
         var w = Floats(weights); var g = Floats(gradients); var s = Floats(squaredNorm);
         if (w.Length != g.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
         if (w.Length == 0) return;
-        uint grid = (uint)Math.Clamp((w.Length + Threads - 1) / Threads, 1, 16 * _multiprocessors);
-        Launch(SgdKernels.ClipDecayUpdate, grid, Threads, KernelArgument.Pointer(w.Pointer), KernelArgument.Pointer(g.Pointer), KernelArgument.Pointer(s.Pointer),
+        uint grid = (uint)Math.Clamp((w.Length + Blocks.Sgd - 1) / Blocks.Sgd, 1, 16 * _multiprocessors);
+        Launch(SgdKernels.ClipDecayUpdate, grid, Blocks.Sgd, KernelArgument.Pointer(w.Pointer), KernelArgument.Pointer(g.Pointer), KernelArgument.Pointer(s.Pointer),
             (float)clip, (float)lr, (float)weightDecay, w.Length);
     }
 
@@ -494,7 +500,7 @@ public sealed unsafe class CudaBackend : IBackend
         return _rowLoss = NewTensor(rows, tokens: false);
     }
 
-    private uint DropoutGrid(long count) => (uint)Math.Clamp(((count + 3) / 4 + Threads - 1) / Threads, 1, 8 * _multiprocessors);
+    private uint DropoutGrid(long count) => (uint)Math.Clamp(((count + 3) / 4 + Blocks.Dropout - 1) / Blocks.Dropout, 1, 8 * _multiprocessors);
 
     private static uint RowThreads(int hidden) => hidden >= 256 ? 256u : 128u;
 
@@ -573,4 +579,13 @@ public sealed unsafe class CudaBackend : IBackend
     {
         if (needed > available) throw new ArgumentException($"{op}: {needed} elements do not fit a tensor of {available}");
     }
+}
+
+/// <summary>
+/// Threads per block of each custom kernel family (0 = the backend's choice by shape: 128/256 by hidden for the
+/// embedding, 1024 for a vocabulary of 4096 or more in the softmax). Multiples of 32, at most 1024.
+/// </summary>
+internal sealed record KernelBlocks(uint Embedding = 0, uint Dropout = 256, uint ArTar = 256, uint SoftmaxCrossEntropy = 0, uint Norm = 256, uint Sgd = 256)
+{
+    public static readonly KernelBlocks Default = new();
 }
