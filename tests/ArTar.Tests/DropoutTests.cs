@@ -16,6 +16,20 @@ public class DropoutTests
         Assert.That(Philox.Generate(c0, c1, c2, c3, k0, k1), Is.EqualTo((x0, x1, x2, x3)));
     }
 
+    [TestCase(0u, 1)]
+    [TestCase(5u, 37)]
+    [TestCase(0xFFFF_FFFAu, 20)]   // the block counter wraps at 2^32
+    public void FillGivesTheWordsOfGenerate(uint first, int blocks)
+    {
+        var words = new uint[4 * blocks];
+        Philox.Fill(first, 0x85a308d3u, 7u, 3u, 0xa4093822u, 0x299f31d0u, words);
+        for (int b = 0; b < blocks; b++)
+        {
+            var block = Philox.Generate(unchecked(first + (uint)b), 0x85a308d3u, 7u, 3u, 0xa4093822u, 0x299f31d0u);
+            Assert.That((words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]), Is.EqualTo(block), $"block {b}");
+        }
+    }
+
     [Test]
     public void MaskFollowsTheDocumentedCounterMapping()
     {

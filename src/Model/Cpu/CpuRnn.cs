@@ -46,7 +46,8 @@ public sealed partial class CpuBackend<T>
             Gemm.Multiply(false, true, batch, gh, hidden, T.One, hPrev, hidden, whh, hidden, T.One, hg, gh);
             var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
             var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
-            CellForward(r.Cell, gates.Slice(t * batch * gh, batch * gh), hg, hPrev, cPrev, extra,
+            var tanhC = lstm ? r.TanhC.AsSpan(t * bh, bh) : default;
+            CellForward(r.Cell, gates.Slice(t * batch * gh, batch * gh), hg, hPrev, cPrev, extra, tanhC,
                 states.Slice((t + 1) * bh, bh), batch, hidden);
         }
 
@@ -86,7 +87,8 @@ public sealed partial class CpuBackend<T>
         {
             TensorPrimitives.Add(dys.Slice(t * bh, bh), dhNext, dh);
             var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
-            var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
+            // The LSTM backward reads tanh(c_t) (kept by the forward), the GRU W_hn·h + b_hn.
+            var extra = lstm ? r.TanhC.AsSpan(t * bh, bh) : gru ? r.Extra.AsSpan(t * bh, bh) : default;
             CellBackward(r.Cell, r.Gates.AsSpan(t * batch * gh, batch * gh), states.Slice(t * bh, bh), states.Slice((t + 1) * bh, bh),
                 cPrev, extra, dh, dhNext, dcNext, dHidden.Slice(t * batch * gh, batch * gh), dInput.Slice(t * batch * gh, batch * gh),
                 batch, hidden);
@@ -113,7 +115,7 @@ public sealed partial class CpuBackend<T>
     // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations: gates holds x·W_ihᵀ + b_ih and is left
     // holding the activated gates; hg = h·W_hhᵀ + b_hh.
     private static void CellForward(CellType cell, Span<T> gates, Span<T> hg, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> cPrev,
-        Span<T> extra, Span<T> h, int batch, int hidden)
+        Span<T> extra, Span<T> tanhC, Span<T> h, int batch, int hidden)
     {
         int gh = gates.Length / batch;
         for (int b = 0; b < batch; b++)
@@ -133,8 +135,9 @@ public sealed partial class CpuBackend<T>
                     var c = extra.Slice(b * hidden, hidden);
                     TensorPrimitives.Multiply(g.Slice(hidden, hidden), cPrev.Slice(b * hidden, hidden), c);
                     TensorPrimitives.MultiplyAdd(g[..hidden], g.Slice(2 * hidden, hidden), c, c);
-                    TensorPrimitives.Tanh(c, hb);
-                    TensorPrimitives.Multiply(hb, g.Slice(3 * hidden, hidden), hb);
+                    var tc = tanhC.Slice(b * hidden, hidden);
+                    TensorPrimitives.Tanh(c, tc);
+                    TensorPrimitives.Multiply(tc, g.Slice(3 * hidden, hidden), hb);
                     break;
                 }
                 case CellType.Gru:
@@ -164,6 +167,7 @@ public sealed partial class CpuBackend<T>
 
     // Backward of one step: from dh (the gradient at h_t) writes the gradients at the pre-activations, dHidden on the
     // W_hh side and dInput on the W_ih side (one array unless GRU), and carries dc (LSTM) or the direct z⊙dh (GRU) back.
+    // extra: the LSTM's tanh(c_t), the GRU's W_hn·h_{t-1} + b_hn.
     private static void CellBackward(CellType cell, ReadOnlySpan<T> gates, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> h,
         ReadOnlySpan<T> cPrev, ReadOnlySpan<T> extra, ReadOnlySpan<T> dh, Span<T> dhNext, Span<T> dcNext,
         Span<T> dHidden, Span<T> dInput, int batch, int hidden)
@@ -178,10 +182,28 @@ public sealed partial class CpuBackend<T>
             switch (cell)
             {
                 case CellType.Lstm:
-                    for (int j = 0; j < hidden; j++)
+                {
+                    // extra holds tanh(c_t) here. Vectors, then the same expressions one element at a time.
+                    int j = 0;
+                    if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+                    {
+                        var vone = Vector<T>.One;
+                        for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                        {
+                            Vector<T> i = V(g, j), f = V(g, hidden + j), gg = V(g, 2 * hidden + j), og = V(g, 3 * hidden + j);
+                            Vector<T> tc = V(extra, o + j), d = V(dh, o + j);
+                            Vector<T> dc = V(dcNext, o + j) + d * og * (vone - tc * tc);
+                            (dc * gg * i * (vone - i)).CopyTo(dg[j..]);
+                            (dc * V(cPrev, o + j) * f * (vone - f)).CopyTo(dg[(hidden + j)..]);
+                            (dc * i * (vone - gg * gg)).CopyTo(dg[(2 * hidden + j)..]);
+                            (d * tc * og * (vone - og)).CopyTo(dg[(3 * hidden + j)..]);
+                            (dc * f).CopyTo(dcNext[(o + j)..]);
+                        }
+                    }
+                    for (; j < hidden; j++)
                     {
                         T i = g[j], f = g[hidden + j], gg = g[2 * hidden + j], og = g[3 * hidden + j];
-                        T tc = T.Tanh(extra[o + j]);
+                        T tc = extra[o + j];
                         T dc = dcNext[o + j] + dh[o + j] * og * (one - tc * tc);
                         dg[j] = dc * gg * i * (one - i);
                         dg[hidden + j] = dc * cPrev[o + j] * f * (one - f);
@@ -190,6 +212,7 @@ public sealed partial class CpuBackend<T>
                         dcNext[o + j] = dc * f;
                     }
                     break;
+                }
                 case CellType.Gru:
                 {
                     var dgi = dInput.Slice(b * gh, gh);
@@ -213,6 +236,8 @@ public sealed partial class CpuBackend<T>
             }
         }
     }
+
+    private static Vector<T> V(ReadOnlySpan<T> s, int at) => new(s[at..]);
 
     private static CpuRnnReserve<T> Reserve(IRnnReserve reserve, ModelShape shape, int layer, int steps, int batch)
     {
