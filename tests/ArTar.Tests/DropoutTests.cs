@@ -77,6 +77,32 @@ public class DropoutTests
     }
 
     [Test]
+    public void FloatDropoutKeepsExactlyTheMaskedElements()
+    {
+        // The float path selects whole vectors of elements at once; each element must still follow its own word.
+        var backend = new CpuBackend<float>();
+        const int n = 5_003;
+        var source = Enumerable.Range(0, n).Select(i => (float)(i % 11) - 5f).ToArray();
+        var x = backend.Allocate(n);
+        var y = backend.Allocate(n);
+        backend.Upload(source, x);
+        var mask = new DropoutMask(0.5, 1111, 12, 2);
+        backend.DropoutForward(x, y, n, mask);
+        var dx = backend.Allocate(n);
+        backend.Upload(Enumerable.Repeat(1f, n).ToArray(), dx);
+        backend.DropoutBackward(x, dx, n, mask, accumulate: true);
+        var ys = CpuBackend<float>.Data(y);
+        var dxs = CpuBackend<float>.Data(dx);
+        float scale = (float)(1.0 / 0.5);
+        for (int i = 0; i < n; i++)
+        {
+            float v = mask.Keep(i) ? source[i] * scale : 0f;
+            Assert.That(ys[i], Is.EqualTo(v), $"forward, element {i}");
+            Assert.That(dxs[i], Is.EqualTo(1f + v), $"backward, element {i}");
+        }
+    }
+
+    [Test]
     public void MasksDifferBySiteStepAndSeedAndRepeatForTheSameKey()
     {
         var a = new DropoutMask(0.5, 1, 3, 0);

@@ -50,7 +50,7 @@ public static class Philox
                     var low = Vector512.Create(0xFFFF_FFFFUL);
                     (x0, x1, x2, x3) = ((p1 >>> 32) ^ x1 ^ Vector512.Create((ulong)r0), p1 & low, (p0 >>> 32) ^ x3 ^ Vector512.Create((ulong)r1), p0 & low);
                 }
-                Interleave(x0.AsUInt32(), x1.AsUInt32(), x2.AsUInt32(), x3.AsUInt32(), words.Slice(4 * b, 32));
+                Interleave(x0, x1, x2, x3, words.Slice(4 * b, 32));
             }
         }
         for (; b < blocks; b++)
@@ -63,16 +63,15 @@ public static class Philox
         }
     }
 
-    // Lane l of xw (its low half, uint element 2l) → words[4l + w].
-    private static void Interleave(Vector512<uint> x0, Vector512<uint> x1, Vector512<uint> x2, Vector512<uint> x3, Span<uint> words)
+    // Lane l of xw (its low half) → words[4l + w]: pairs (x0,x1) and (x2,x3) packed into 64-bit lanes, then
+    // the two pair vectors interleaved lane by lane.
+    private static void Interleave(Vector512<ulong> x0, Vector512<ulong> x1, Vector512<ulong> x2, Vector512<ulong> x3, Span<uint> words)
     {
-        for (int l = 0; l < 8; l++)
-        {
-            words[4 * l] = x0.GetElement(2 * l);
-            words[4 * l + 1] = x1.GetElement(2 * l);
-            words[4 * l + 2] = x2.GetElement(2 * l);
-            words[4 * l + 3] = x3.GetElement(2 * l);
-        }
+        Vector512<ulong> a = x0 | (x1 << 32), b = x2 | (x3 << 32);
+        var lo = Avx512F.PermuteVar8x64x2(a, Vector512.Create(0UL, 8, 1, 9, 2, 10, 3, 11), b);
+        var hi = Avx512F.PermuteVar8x64x2(a, Vector512.Create(4UL, 12, 5, 13, 6, 14, 7, 15), b);
+        lo.AsUInt32().CopyTo(words);
+        hi.AsUInt32().CopyTo(words[16..]);
     }
 
     /// <summary>Word <paramref name="index"/> (0..3) of a block.</summary>

@@ -117,13 +117,43 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
             int n = Math.Min(DropoutChunk, count - start);
             var w = words[..((n + 3) & ~3)];
             mask.Fill(start / 4, w);
-            var xs = x.Slice(start, n);
-            var ys = y.Slice(start, n);
-            if (accumulate)
-                for (int i = 0; i < n; i++) ys[i] += (w[i] >> 8) >= threshold ? xs[i] * scale : T.Zero;
-            else
-                for (int i = 0; i < n; i++) ys[i] = (w[i] >> 8) >= threshold ? xs[i] * scale : T.Zero;
+            MaskedScale(x.Slice(start, n), y.Slice(start, n), w, threshold, scale, accumulate);
         }
+    }
+
+    // y[i] (+)= (words[i] >> 8) ≥ threshold ? x[i]·scale : 0, without branches: the keep test on whole vectors of words
+    // (widened when T is 64-bit) selects between x·scale and zero. A random mask defeats branch prediction.
+    private static void MaskedScale(ReadOnlySpan<T> x, Span<T> y, ReadOnlySpan<uint> words, uint threshold, T scale, bool accumulate)
+    {
+        int i = 0, n = x.Length;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported && (Vector<T>.Count == Vector<uint>.Count || Vector<T>.Count * 2 == Vector<uint>.Count))
+        {
+            var vs = new Vector<T>(scale);
+            var vt = new Vector<uint>(threshold);
+            int step = Vector<uint>.Count;
+            for (; i <= n - step; i += step)
+            {
+                var keep = Vector.GreaterThanOrEqual(Vector.ShiftRightLogical(new Vector<uint>(words[i..]), 8), vt);
+                if (Vector<T>.Count == step) Select(x, y, i, keep.As<uint, T>(), vs, accumulate);
+                else
+                {
+                    Vector.Widen(keep.As<uint, int>(), out var lo, out var hi);     // sign-extends: all-ones stays all-ones
+                    Select(x, y, i, lo.As<long, T>(), vs, accumulate);
+                    Select(x, y, i + Vector<T>.Count, hi.As<long, T>(), vs, accumulate);
+                }
+            }
+        }
+        for (; i < n; i++)
+        {
+            T v = (words[i] >> 8) >= threshold ? x[i] * scale : T.Zero;
+            y[i] = accumulate ? y[i] + v : v;
+        }
+    }
+
+    private static void Select(ReadOnlySpan<T> x, Span<T> y, int at, Vector<T> keep, Vector<T> scale, bool accumulate)
+    {
+        var v = Vector.ConditionalSelect(keep, new Vector<T>(x[at..]) * scale, Vector<T>.Zero);
+        (accumulate ? new Vector<T>(y[at..]) + v : v).CopyTo(y[at..]);
     }
 
     public ArTarLoss ArTarRegularization(ITensor o, ITensor h, ITensor? dO, ITensor? dH, int steps, int batch, int hidden,
