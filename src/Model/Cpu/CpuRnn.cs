@@ -39,11 +39,12 @@ public sealed partial class CpuBackend<T>
         }
 
         var hg = r.HiddenGates.AsSpan(0, batch * gh);
+        Gemm.Pack(true, hidden, gh, whh, hidden, r.PackedWhh);   // W_hhᵀ once for every step of the window
         for (int t = 0; t < steps; t++)
         {
             var hPrev = states.Slice(t * bh, bh);
             for (int b = 0; b < batch; b++) bhh.CopyTo(hg.Slice(b * gh, gh));
-            Gemm.Multiply(false, true, batch, gh, hidden, T.One, hPrev, hidden, whh, hidden, T.One, hg, gh);
+            Gemm.Multiply(false, batch, gh, hidden, T.One, hPrev, hidden, r.PackedWhh, T.One, hg, gh);
             var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
             var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
             var tanhC = lstm ? r.TanhC.AsSpan(t * bh, bh) : default;
@@ -82,6 +83,8 @@ public sealed partial class CpuBackend<T>
         dcNext.Clear();
         var whh = views.WeightHh.Weight.Span;
 
+        Gemm.Pack(false, gh, hidden, whh, hidden, r.PackedWhh);   // W_hh once for every step of the window
+
         // Truncated BPTT: dh_T = 0; walk back through the window.
         for (int t = steps - 1; t >= 0; t--)
         {
@@ -93,7 +96,7 @@ public sealed partial class CpuBackend<T>
                 cPrev, extra, dh, dhNext, dcNext, dHidden.Slice(t * batch * gh, batch * gh), dInput.Slice(t * batch * gh, batch * gh),
                 batch, hidden);
             // dh_{t-1} = dHg·W_hh (+ the GRU's direct z ⊙ dh, already in dhNext).
-            Gemm.Multiply(false, false, batch, hidden, gh, T.One, dHidden.Slice(t * batch * gh, batch * gh), gh, whh, hidden,
+            Gemm.Multiply(false, batch, hidden, gh, T.One, dHidden.Slice(t * batch * gh, batch * gh), gh, r.PackedWhh,
                 gru ? T.One : T.Zero, dhNext, hidden);
         }
         dhNext.CopyTo(Data(dh0));

@@ -30,6 +30,8 @@ public sealed class CpuRnnReserve<T> : IRnnReserve where T : unmanaged, IFloatin
         HiddenGates = new T[batch * gh];
         DHiddenGates = new T[rows * gh];
         DInputGates = Cell == CellType.Gru ? new T[rows * gh] : DHiddenGates;   // only the GRU's n gate tells them apart
+        // W_hhᵀ (forward, H×G·H) or W_hh (backward, G·H×H), packed once per window for all its steps.
+        PackedWhh = new Gemm.PackedB<T>(Math.Max(Gemm.PackedB<T>.CapacityFor(Hidden, gh), Gemm.PackedB<T>.CapacityFor(gh, Hidden)));
         DH = new T[batch * Hidden];
         DHNext = new T[batch * Hidden];
         DCNext = new T[batch * Hidden];
@@ -51,6 +53,7 @@ public sealed class CpuRnnReserve<T> : IRnnReserve where T : unmanaged, IFloatin
     internal T[] HiddenGates { get; }   // [B,G·H] scratch: W_hh·h + b_hh of one step
     internal T[] DHiddenGates { get; }  // [S,B,G·H] gradient at the pre-activations on the W_hh side
     internal T[] DInputGates { get; }   // [S,B,G·H] … on the W_ih side (the same array except for a GRU)
+    internal Gemm.PackedB<T> PackedWhh { get; }
     internal T[] DH { get; }
     internal T[] DHNext { get; }
     internal T[] DCNext { get; }
