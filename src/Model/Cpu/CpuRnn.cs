@@ -29,13 +29,16 @@ public sealed partial class CpuBackend<T>
         Data(h0)[..bh].CopyTo(states);
         if (lstm) Data(c0!)[..bh].CopyTo(r.C0);
 
-        // Gate pre-activations from the input side, all steps at once: x·W_ihᵀ + b_ih.
+        // Gate pre-activations from the input side, all steps at once: x·W_ihᵀ + b_ih. Except for a GRU, whose n gate
+        // needs W_hn·h + b_hn apart, b_hh joins them here and each step adds h·W_hhᵀ straight onto them.
+        bool gru = r.Cell == CellType.Gru;
         var gates = r.Gates.AsSpan(0, rows * gh);
         Gemm.Multiply(false, true, rows, gh, input, T.One, xs, input, wih, input, T.Zero, gates, gh);
         for (int row = 0; row < rows; row++)
         {
             var g = gates.Slice(row * gh, gh);
             TensorPrimitives.Add(g, bih, g);
+            if (!gru) TensorPrimitives.Add(g, bhh, g);
         }
 
         var hg = r.HiddenGates.AsSpan(0, batch * gh);
@@ -43,13 +46,13 @@ public sealed partial class CpuBackend<T>
         for (int t = 0; t < steps; t++)
         {
             var hPrev = states.Slice(t * bh, bh);
-            for (int b = 0; b < batch; b++) bhh.CopyTo(hg.Slice(b * gh, gh));
-            Gemm.Multiply(false, batch, gh, hidden, T.One, hPrev, hidden, r.PackedWhh, T.One, hg, gh);
+            var gt = gates.Slice(t * batch * gh, batch * gh);
+            if (gru) for (int b = 0; b < batch; b++) bhh.CopyTo(hg.Slice(b * gh, gh));
+            Gemm.Multiply(false, batch, gh, hidden, T.One, hPrev, hidden, r.PackedWhh, T.One, gru ? hg : gt, gh);
             var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
             var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
             var tanhC = lstm ? r.TanhC.AsSpan(t * bh, bh) : default;
-            CellForward(r.Cell, gates.Slice(t * batch * gh, batch * gh), hg, hPrev, cPrev, extra, tanhC,
-                states.Slice((t + 1) * bh, bh), batch, hidden);
+            CellForward(r.Cell, gt, hg, hPrev, cPrev, extra, tanhC, states.Slice((t + 1) * bh, bh), batch, hidden);
         }
 
         states.Slice(bh, rows * hidden).CopyTo(Data(y));
@@ -115,8 +118,9 @@ public sealed partial class CpuBackend<T>
         Gemm.Multiply(false, false, rows, input, gh, T.One, dInput, gh, views.WeightIh.Weight.Span, input, T.Zero, Data(dx)[..(rows * input)], input);
     }
 
-    // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations: gates holds x·W_ihᵀ + b_ih and is left
-    // holding the activated gates; hg = h·W_hhᵀ + b_hh.
+    // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations, left holding the activated gates: for an
+    // LSTM and a tanh RNN gates holds the whole sum x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh; for a GRU x·W_ihᵀ + b_ih, and
+    // hg = h·W_hhᵀ + b_hh.
     private static void CellForward(CellType cell, Span<T> gates, Span<T> hg, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> cPrev,
         Span<T> extra, Span<T> tanhC, Span<T> h, int batch, int hidden)
     {
@@ -124,14 +128,12 @@ public sealed partial class CpuBackend<T>
         for (int b = 0; b < batch; b++)
         {
             var g = gates.Slice(b * gh, gh);
-            var a = hg.Slice(b * gh, gh);
             var hb = h.Slice(b * hidden, hidden);
             switch (cell)
             {
                 case CellType.Lstm:
                 {
                     // [i f g o]; c' = σ(f)·c + σ(i)·tanh(g); h' = σ(o)·tanh(c').
-                    TensorPrimitives.Add(g, a, g);
                     TensorPrimitives.Sigmoid(g[..(2 * hidden)], g[..(2 * hidden)]);
                     TensorPrimitives.Tanh(g.Slice(2 * hidden, hidden), g.Slice(2 * hidden, hidden));
                     TensorPrimitives.Sigmoid(g.Slice(3 * hidden, hidden), g.Slice(3 * hidden, hidden));
@@ -146,6 +148,7 @@ public sealed partial class CpuBackend<T>
                 case CellType.Gru:
                 {
                     // r, z = σ(·); n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); h' = (1−z)⊙n + z⊙h = n + z⊙(h − n).
+                    var a = hg.Slice(b * gh, gh);
                     TensorPrimitives.Add(g[..(2 * hidden)], a[..(2 * hidden)], g[..(2 * hidden)]);
                     TensorPrimitives.Sigmoid(g[..(2 * hidden)], g[..(2 * hidden)]);
                     var hn = extra.Slice(b * hidden, hidden);
@@ -160,7 +163,6 @@ public sealed partial class CpuBackend<T>
                 }
                 default:
                     // h' = tanh(W_ih x + b_ih + W_hh h + b_hh); the "gate" kept is h' itself.
-                    TensorPrimitives.Add(g, a, g);
                     TensorPrimitives.Tanh(g, g);
                     g.CopyTo(hb);
                     break;
