@@ -204,40 +204,100 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         var c = Data(bias);
         int vocab = c.Length, hidden = e.Length / vocab;
         var os = Data(o)[..(rows * hidden)];
-        var ys = Tokens(targets)[..rows];
         var z = Data(logits)[..(rows * vocab)];
 
         // z = o·Eᵀ + c: the decoder is the embedding, transposed (tied weights, DESIGN §1).
         Gemm.Multiply(false, true, rows, vocab, hidden, T.One, os, hidden, e, hidden, T.Zero, z, vocab);
+        var job = _softmax ??= new SoftmaxRows();
+        job.Set(Tensor(logits), Tensor(bias), targets as CpuTokens ?? throw new ArgumentException("expected CPU token tensor targets"), rows, vocab, gradients);
+        // Rows split over the cores; each row's loss is kept and the losses summed in row order, so the result does not
+        // depend on the split. The bias gradient is split by columns, each summed over the rows in order.
+        int parts = (long)rows * vocab >= ParallelSoftmax ? Math.Min(Environment.ProcessorCount, rows) : 1;
+        if (parts > 1) Parallel.For(0, parts, job.RunParts(parts));
+        else job.Run(0, 1);
         double loss = 0.0;
-        T invRows = T.One / T.CreateTruncating(rows);
-        for (int r = 0; r < rows; r++)
-        {
-            var zr = z.Slice(r * vocab, vocab);
-            TensorPrimitives.Add(zr, c, zr);
-            int y = CheckToken(ys[r], vocab);
-            // Stable log-softmax: −log p_y = log Σ exp(z − max) + max − z_y.
-            T max = TensorPrimitives.Max(zr);
-            T zy = zr[y];
-            TensorPrimitives.Subtract(zr, max, zr);
-            TensorPrimitives.Exp(zr, zr);
-            T sum = TensorPrimitives.Sum(zr);
-            loss += double.CreateTruncating(T.Log(sum) + max - zy);
-            if (gradients)
-            {
-                // dz = (softmax − onehot)/rows, left in place of the logits.
-                TensorPrimitives.Multiply(zr, invRows / sum, zr);
-                zr[y] -= invRows;
-            }
-        }
+        for (int r = 0; r < rows; r++) loss += job.RowLoss[r];
         if (gradients)
         {
-            var dc = Data(dBias!);
             Gemm.Multiply(false, false, rows, hidden, vocab, T.One, z, vocab, e, hidden, T.Zero, Data(dO!)[..(rows * hidden)], hidden);
             Gemm.Multiply(true, false, vocab, hidden, rows, T.One, z, vocab, os, hidden, T.One, Data(dEmbedding!), hidden);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dc, z.Slice(r * vocab, vocab), dc);
+            job.SetBiasGradient(Tensor(dBias!));
+            if (parts > 1) Parallel.For(0, parts, job.BiasParts(parts));
+            else job.SumBias(0, 1);
         }
         return loss / rows;
+    }
+
+    // Logits above this many elements have their softmax split over the cores.
+    private const long ParallelSoftmax = 1 << 18;
+
+    private SoftmaxRows? _softmax;
+
+    /// <summary>
+    /// The row-wise part of <see cref="TiedSoftmaxCrossEntropy"/> over a range of rows (and the bias gradient over a range
+    /// of columns), on arrays so that the parts can run on the thread pool; the delegates are made once.
+    /// </summary>
+    private sealed class SoftmaxRows
+    {
+        private T[] _z = [], _c = [], _dc = [];
+        private int _zOffset, _cOffset, _dcOffset, _rows, _vocab, _parts;
+        private int[] _targets = [];
+        private bool _gradients;
+        public double[] RowLoss = [];
+        private readonly Action<int> _runPart, _biasPart;
+
+        public SoftmaxRows()
+        {
+            _runPart = part => Run(part, _parts);
+            _biasPart = part => SumBias(part, _parts);
+        }
+
+        public void Set((T[] Array, int Offset) z, (T[] Array, int Offset) c, CpuTokens targets, int rows, int vocab, bool gradients)
+        {
+            (_z, _zOffset, _c, _cOffset, _rows, _vocab, _gradients) = (z.Array, z.Offset, c.Array, c.Offset, rows, vocab, gradients);
+            _targets = targets.Ids;
+            for (int r = 0; r < rows; r++) CheckToken(_targets[r], vocab);   // before any part runs
+            if (RowLoss.Length < rows) RowLoss = new double[rows];
+        }
+
+        public void SetBiasGradient((T[] Array, int Offset) dc) => (_dc, _dcOffset) = dc;
+
+        public Action<int> RunParts(int parts) { _parts = parts; return _runPart; }
+
+        public Action<int> BiasParts(int parts) { _parts = parts; return _biasPart; }
+
+        public void Run(int part, int parts)
+        {
+            var c = _c.AsSpan(_cOffset, _vocab);
+            T invRows = T.One / T.CreateTruncating(_rows);
+            for (int r = (int)((long)_rows * part / parts), end = (int)((long)_rows * (part + 1) / parts); r < end; r++)
+            {
+                var zr = _z.AsSpan(_zOffset + r * _vocab, _vocab);
+                TensorPrimitives.Add(zr, c, zr);
+                int y = _targets[r];
+                // Stable log-softmax: −log p_y = log Σ exp(z − max) + max − z_y.
+                T max = TensorPrimitives.Max(zr);
+                T zy = zr[y];
+                TensorPrimitives.Subtract(zr, max, zr);
+                TensorPrimitives.Exp(zr, zr);
+                T sum = TensorPrimitives.Sum(zr);
+                RowLoss[r] = double.CreateTruncating(T.Log(sum) + max - zy);
+                if (_gradients)
+                {
+                    // dz = (softmax − onehot)/rows, left in place of the logits.
+                    TensorPrimitives.Multiply(zr, invRows / sum, zr);
+                    zr[y] -= invRows;
+                }
+            }
+        }
+
+        // dc[v] += Σ_r dz[r, v] for the columns of this part, rows in order.
+        public void SumBias(int part, int parts)
+        {
+            int v0 = (int)((long)_vocab * part / parts), v1 = (int)((long)_vocab * (part + 1) / parts);
+            var dc = _dc.AsSpan(_dcOffset + v0, v1 - v0);
+            for (int r = 0; r < _rows; r++) TensorPrimitives.Add(dc, _z.AsSpan(_zOffset + r * _vocab + v0, v1 - v0), dc);
+        }
     }
 
     public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm) =>
@@ -278,6 +338,9 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         null => throw new ArgumentNullException(nameof(tensor)),
         _ => throw new ArgumentException($"tensor {tensor.GetType().Name} does not belong to the {typeof(T).Name} CPU backend"),
     };
+
+    private static (T[] Array, int Offset) Tensor(ITensor tensor) => tensor is CpuTensor<T> t ? (t.Array, t.Offset)
+        : throw new ArgumentException($"tensor {tensor?.GetType().Name ?? "null"} does not belong to the {typeof(T).Name} CPU backend");
 
     public static Span<int> Tokens(ITensor tensor) => tensor as CpuTokens is { } t ? t.Ids
         : throw new ArgumentException($"expected a CPU token tensor, got {tensor?.GetType().Name ?? "null"}");
