@@ -49,10 +49,7 @@ public sealed partial class CpuBackend<T>
             var gt = gates.Slice(t * batch * gh, batch * gh);
             if (gru) for (int b = 0; b < batch; b++) bhh.CopyTo(hg.Slice(b * gh, gh));
             Gemm.Multiply(false, batch, gh, hidden, T.One, hPrev, hidden, r.PackedWhh, T.One, gru ? hg : gt, gh);
-            var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
-            var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
-            var tanhC = lstm ? r.TanhC.AsSpan(t * bh, bh) : default;
-            CellForward(r.Cell, gt, hg, hPrev, cPrev, extra, tanhC, states.Slice((t + 1) * bh, bh), batch, hidden);
+            Cells(r, t, batch, backward: false);
         }
 
         states.Slice(bh, rows * hidden).CopyTo(Data(y));
@@ -92,12 +89,7 @@ public sealed partial class CpuBackend<T>
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dys.Slice(t * bh, bh), dhNext, dh);
-            var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
-            // The LSTM backward reads tanh(c_t) (kept by the forward), the GRU W_hn·h + b_hn.
-            var extra = lstm ? r.TanhC.AsSpan(t * bh, bh) : gru ? r.Extra.AsSpan(t * bh, bh) : default;
-            CellBackward(r.Cell, r.Gates.AsSpan(t * batch * gh, batch * gh), states.Slice(t * bh, bh), states.Slice((t + 1) * bh, bh),
-                cPrev, extra, dh, dhNext, dcNext, dHidden.Slice(t * batch * gh, batch * gh), dInput.Slice(t * batch * gh, batch * gh),
-                batch, hidden);
+            Cells(r, t, batch, backward: true);
             // dh_{t-1} = dHg·W_hh (+ the GRU's direct z ⊙ dh, already in dhNext).
             Gemm.Multiply(false, batch, hidden, gh, T.One, dHidden.Slice(t * batch * gh, batch * gh), gh, r.PackedWhh,
                 gru ? T.One : T.Zero, dhNext, hidden);
@@ -116,6 +108,64 @@ public sealed partial class CpuBackend<T>
             TensorPrimitives.Add(dbhh, dHidden.Slice(row * gh, gh), dbhh);
         }
         Gemm.Multiply(false, false, rows, input, gh, T.One, dInput, gh, views.WeightIh.Weight.Span, input, T.Zero, Data(dx)[..(rows * input)], input);
+    }
+
+    // Cell work of step t on every row of the batch; a large batch×H is split by rows over the cores (rows are
+    // independent, so the split does not change any result).
+    private void Cells(CpuRnnReserve<T> r, int t, int batch, bool backward)
+    {
+        int parts = (long)batch * r.Hidden >= ParallelCells ? Math.Min(Environment.ProcessorCount, batch) : 1;
+        if (parts == 1) CellRows(r, t, batch, backward, 0, batch);
+        else Parallel.For(0, parts, (_cells ??= new CellJob()).Set(r, t, batch, backward, parts));
+    }
+
+    // Cells above this many batch×H elements a step are split over the cores.
+    private const long ParallelCells = 1 << 13;
+
+    private CellJob? _cells;
+
+    /// <summary>One step's cell work, by row ranges, for the thread pool; its delegate is made once.</summary>
+    private sealed class CellJob
+    {
+        private CpuRnnReserve<T> _r = null!;
+        private int _t, _batch, _parts;
+        private bool _backward;
+        private readonly Action<int> _part;
+
+        public CellJob() => _part = part => CellRows(_r, _t, _batch, _backward,
+            (int)((long)_batch * part / _parts), (int)((long)_batch * (part + 1) / _parts));
+
+        public Action<int> Set(CpuRnnReserve<T> r, int t, int batch, bool backward, int parts)
+        {
+            (_r, _t, _batch, _backward, _parts) = (r, t, batch, backward, parts);
+            return _part;
+        }
+    }
+
+    // Rows b0..b1 of step t, everything read from and written to the reserve (DH holds the gradient at h_t).
+    private static void CellRows(CpuRnnReserve<T> r, int t, int batch, bool backward, int b0, int b1)
+    {
+        int hidden = r.Hidden, gh = r.Gates.Length / (r.MaxSteps * r.Batch), bh = batch * hidden, n = b1 - b0;
+        bool lstm = r.Cell == CellType.Lstm, gru = r.Cell == CellType.Gru;
+        int h0 = b0 * hidden, g0 = b0 * gh;
+        Span<T> Rows(T[] a, int start) => a.AsSpan(start + h0, n * hidden);
+        Span<T> GateRows(T[] a) => a.AsSpan(t * batch * gh + g0, n * gh);
+        var cPrev = !lstm ? default : t == 0 ? Rows(r.C0, 0) : Rows(r.Extra, (t - 1) * bh);
+        var hPrev = Rows(r.States, t * bh);
+        var h = Rows(r.States, (t + 1) * bh);
+        if (!backward)
+        {
+            var extra = r.Cell == CellType.Rnn ? default : Rows(r.Extra, t * bh);
+            var tanhC = lstm ? Rows(r.TanhC, t * bh) : default;
+            CellForward(r.Cell, GateRows(r.Gates), r.HiddenGates.AsSpan(g0, n * gh), hPrev, cPrev, extra, tanhC, h, n, hidden);
+        }
+        else
+        {
+            // The LSTM backward reads tanh(c_t) (kept by the forward), the GRU W_hn·h + b_hn.
+            var extra = lstm ? Rows(r.TanhC, t * bh) : gru ? Rows(r.Extra, t * bh) : default;
+            CellBackward(r.Cell, GateRows(r.Gates), hPrev, h, cPrev, extra, Rows(r.DH, 0), Rows(r.DHNext, 0), Rows(r.DCNext, 0),
+                GateRows(r.DHiddenGates), GateRows(r.DInputGates), n, hidden);
+        }
     }
 
     // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations, left holding the activated gates: for an
