@@ -213,7 +213,7 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         // Rows split over the cores; each row's loss is kept and the losses summed in row order, so the result does not
         // depend on the split. The bias gradient is split by columns, each summed over the rows in order.
         int parts = (long)rows * vocab >= ParallelSoftmax ? Math.Min(Environment.ProcessorCount, rows) : 1;
-        if (parts > 1) Parallel.For(0, parts, job.RunParts(parts));
+        if (parts > 1) WorkerPair.Run(parts, job.RunParts(parts));
         else job.Run(0, 1);
         double loss = 0.0;
         for (int r = 0; r < rows; r++) loss += job.RowLoss[r];
@@ -222,7 +222,7 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
             Gemm.Multiply(false, false, rows, hidden, vocab, T.One, z, vocab, e, hidden, T.Zero, Data(dO!)[..(rows * hidden)], hidden);
             Gemm.Multiply(true, false, vocab, hidden, rows, T.One, z, vocab, os, hidden, T.One, Data(dEmbedding!), hidden);
             job.SetBiasGradient(Tensor(dBias!));
-            if (parts > 1) Parallel.For(0, parts, job.BiasParts(parts));
+            if (parts > 1) WorkerPair.Run(parts, job.BiasParts(parts));
             else job.SumBias(0, 1);
         }
         return loss / rows;

@@ -116,7 +116,7 @@ public sealed partial class CpuBackend<T>
     {
         int parts = (long)batch * r.Hidden >= ParallelCells ? Math.Min(Environment.ProcessorCount, batch) : 1;
         if (parts == 1) CellRows(r, t, batch, backward, 0, batch);
-        else Parallel.For(0, parts, (_cells ??= new CellJob()).Set(r, t, batch, backward, parts));
+        else WorkerPair.Run(parts, (_cells ??= new CellJob()).Set(r, t, batch, backward, parts));
     }
 
     // Cells above this many batch×H elements a step are split over the cores.

@@ -117,7 +117,7 @@ public static partial class Gemm
             try
             {
                 job.Partials = partials is null ? null : (T*)partials.Pointer;
-                Parallel.For(0, parts, part => job.Run(part, parts));
+                WorkerPair.Run(parts, part => job.Run(part, parts));
                 if (partials is not null) job.AddPartials(parts);
             }
             finally { if (partials is not null) Workspace.Return(partials); }
