@@ -300,33 +300,107 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         }
     }
 
-    public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm) =>
-        Data(squaredNorm)[0] = T.CreateTruncating(SumOfSquares(Data(gradients)));
+    public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm)
+    {
+        var job = _arena ??= new ArenaPass();
+        job.Set(Tensor(gradients), default, checked((int)gradients.Length), default, default, default);
+        int chunks = job.Chunks, parts = ArenaParts(job.Length);
+        if (parts > 1) WorkerPair.Run(parts, job.NormParts(parts));
+        else job.Norm(0, 1);
+        // Chunk sums added in chunk order: the same number whatever the split (and as one thread summing chunk by chunk).
+        double sum = 0.0;
+        for (int k = 0; k < chunks; k++) sum += job.ChunkSums[k];
+        Data(squaredNorm)[0] = T.CreateTruncating(sum);
+    }
 
     public void ClipDecayUpdate(ITensor weights, ITensor gradients, ITensor squaredNorm, double clip, double lr, double weightDecay)
     {
-        var w = Data(weights);
-        var g = Data(gradients);
-        if (w.Length != g.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
+        if (weights.Length != gradients.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
         // As kernels/sgd.cu: the norm is read from the backend, the update done in the element type.
         T norm = T.Sqrt(Data(squaredNorm)[0]);
         T c = T.CreateTruncating(clip);
         T scale = clip > 0.0 && norm > c ? c / norm : T.One;
-        T rate = T.CreateTruncating(lr), decay = T.CreateTruncating(weightDecay);
-        int i = 0;
-        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        var job = _arena ??= new ArenaPass();
+        job.Set(Tensor(gradients), Tensor(weights), checked((int)gradients.Length), scale, T.CreateTruncating(lr), T.CreateTruncating(weightDecay));
+        int parts = ArenaParts(job.Length);
+        if (parts > 1) WorkerPair.Run(parts, job.UpdateParts(parts));
+        else job.Update(0, 1);
+    }
+
+    // Passes over more than this many elements (the gradient arena of a real model) are split over the cores.
+    private static int ArenaParts(int length) => length >= 1 << 20 ? Math.Min(2, Environment.ProcessorCount) : 1;
+
+    private ArenaPass? _arena;
+
+    /// <summary>
+    /// The norm and the update over the whole arena, by ranges of whole chunks (<see cref="ReductionChunk"/> elements),
+    /// on arrays so that the thread pool can run the parts; the delegates are made once.
+    /// </summary>
+    private sealed class ArenaPass
+    {
+        private T[] _g = [], _w = [];
+        private int _gOffset, _wOffset, _parts;
+        private T _scale, _rate, _decay;
+        public double[] ChunkSums = [];
+        private readonly Action<int> _norm, _update;
+
+        public ArenaPass()
         {
-            var vs = new Vector<T>(scale);
-            var vr = new Vector<T>(rate);
-            var vd = new Vector<T>(decay);
-            for (; i <= w.Length - Vector<T>.Count; i += Vector<T>.Count)
-            {
-                var wv = new Vector<T>(w[i..]);
-                var gv = new Vector<T>(g[i..]);
-                (wv - vr * (gv * vs + vd * wv)).CopyTo(w[i..]);
-            }
+            _norm = part => Norm(part, _parts);
+            _update = part => Update(part, _parts);
         }
-        for (; i < w.Length; i++) w[i] -= rate * (g[i] * scale + decay * w[i]);
+
+        public int Length { get; private set; }
+        public int Chunks => (Length + ReductionChunk - 1) / ReductionChunk;
+
+        public void Set((T[] Array, int Offset) g, (T[]? Array, int Offset) w, int length, T scale, T rate, T decay)
+        {
+            (_g, _gOffset, _w, _wOffset, _scale, _rate, _decay) = (g.Array, g.Offset, w.Array ?? [], w.Offset, scale, rate, decay);
+            Length = length;
+            if (ChunkSums.Length < Chunks) ChunkSums = new double[Chunks];
+        }
+
+        public Action<int> NormParts(int parts) { _parts = parts; return _norm; }
+
+        public Action<int> UpdateParts(int parts) { _parts = parts; return _update; }
+
+        private (int, int) Range(int part, int parts)
+        {
+            int chunks = Chunks;
+            int c0 = (int)((long)chunks * part / parts), c1 = (int)((long)chunks * (part + 1) / parts);
+            return (c0 * ReductionChunk, Math.Min(Length, c1 * ReductionChunk));
+        }
+
+        public void Norm(int part, int parts)
+        {
+            var (i0, i1) = Range(part, parts);
+            for (int i = i0; i < i1; i += ReductionChunk)
+                ChunkSums[i / ReductionChunk] = double.CreateTruncating(
+                    TensorPrimitives.SumOfSquares(_g.AsSpan(_gOffset + i, Math.Min(ReductionChunk, i1 - i))));
+        }
+
+        // w −= lr·(g·scale + wd·w) (kernels/sgd.cu), vectors then the same expression one element at a time.
+        public void Update(int part, int parts)
+        {
+            var (i0, i1) = Range(part, parts);
+            var w = _w.AsSpan(_wOffset + i0, i1 - i0);
+            var g = _g.AsSpan(_gOffset + i0, i1 - i0);
+            T scale = _scale, rate = _rate, decay = _decay;
+            int i = 0;
+            if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            {
+                var vs = new Vector<T>(scale);
+                var vr = new Vector<T>(rate);
+                var vd = new Vector<T>(decay);
+                for (; i <= w.Length - Vector<T>.Count; i += Vector<T>.Count)
+                {
+                    var wv = new Vector<T>(w[i..]);
+                    var gv = new Vector<T>(g[i..]);
+                    (wv - vr * (gv * vs + vd * wv)).CopyTo(w[i..]);
+                }
+            }
+            for (; i < w.Length; i++) w[i] -= rate * (g[i] * scale + decay * w[i]);
+        }
     }
 
     public void Dispose() { }
