@@ -16,6 +16,20 @@ public class DropoutTests
         Assert.That(Philox.Generate(c0, c1, c2, c3, k0, k1), Is.EqualTo((x0, x1, x2, x3)));
     }
 
+    [TestCase(0u, 1)]
+    [TestCase(5u, 37)]
+    [TestCase(0xFFFF_FFFAu, 20)]   // the block counter wraps at 2^32
+    public void FillGivesTheWordsOfGenerate(uint first, int blocks)
+    {
+        var words = new uint[4 * blocks];
+        Philox.Fill(first, 0x85a308d3u, 7u, 3u, 0xa4093822u, 0x299f31d0u, words);
+        for (int b = 0; b < blocks; b++)
+        {
+            var block = Philox.Generate(unchecked(first + (uint)b), 0x85a308d3u, 7u, 3u, 0xa4093822u, 0x299f31d0u);
+            Assert.That((words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]), Is.EqualTo(block), $"block {b}");
+        }
+    }
+
     [Test]
     public void MaskFollowsTheDocumentedCounterMapping()
     {
@@ -60,6 +74,32 @@ public class DropoutTests
         var dxs = CpuBackend<double>.Data(dx);
         for (int i = 0; i < n; i += 97)
             Assert.That(dxs[i], Is.EqualTo(1.0 + (mask.Keep(i) ? xs[i] / 0.6 : 0.0)).Within(1e-12), $"element {i}");
+    }
+
+    [Test]
+    public void FloatDropoutKeepsExactlyTheMaskedElements()
+    {
+        // The float path selects whole vectors of elements at once; each element must still follow its own word.
+        var backend = new CpuBackend<float>();
+        const int n = 5_003;
+        var source = Enumerable.Range(0, n).Select(i => (float)(i % 11) - 5f).ToArray();
+        var x = backend.Allocate(n);
+        var y = backend.Allocate(n);
+        backend.Upload(source, x);
+        var mask = new DropoutMask(0.5, 1111, 12, 2);
+        backend.DropoutForward(x, y, n, mask);
+        var dx = backend.Allocate(n);
+        backend.Upload(Enumerable.Repeat(1f, n).ToArray(), dx);
+        backend.DropoutBackward(x, dx, n, mask, accumulate: true);
+        var ys = CpuBackend<float>.Data(y);
+        var dxs = CpuBackend<float>.Data(dx);
+        float scale = (float)(1.0 / 0.5);
+        for (int i = 0; i < n; i++)
+        {
+            float v = mask.Keep(i) ? source[i] * scale : 0f;
+            Assert.That(ys[i], Is.EqualTo(v), $"forward, element {i}");
+            Assert.That(dxs[i], Is.EqualTo(1f + v), $"backward, element {i}");
+        }
     }
 
     [Test]

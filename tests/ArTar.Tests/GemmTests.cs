@@ -71,6 +71,26 @@ public class GemmTests
         Check<float>(Gemm.Best.ToString(), 2, false, transB, 850, 190, 800, 1f, 0.5f, pad: 0, seed: 13, sample: 9);
     }
 
+    /// <summary>B packed once (the recurrent weights over a window), then used by products split every way but depth.</summary>
+    [Test]
+    public void PackedBMatches([ValueSource(nameof(Kernels))] string kernel, [Values] bool transA, [Values] bool transB, [Values(1, 2, 3)] int threads)
+    {
+        Check<float>(kernel, threads, transA, transB, 20, 77, 65, 1f, 1f, pad: 1, seed: 31, packed: true);
+        Check<float>(kernel, threads, transA, transB, 21, 35, 129, 1f, 0f, pad: 0, seed: 32, packed: true);
+        Check<double>(kernel, threads, transA, transB, 33, 17, 400, -0.5, 0.5, pad: 2, seed: 33, packed: true);   // k long: no depth split
+        var blocking = new Gemm.Blocking(Kc: 37, Nc: 70, Mc: 50);
+        Check<double>(kernel, threads, transA, transB, 131, 203, 117, 0.5, 0.0, pad: 0, seed: 34, blocking: blocking, packed: true);
+    }
+
+    [Test]
+    public void PackedBOfTheWrongShapeIsRefused()
+    {
+        var packed = new Gemm.PackedB<float>(Gemm.PackedB<float>.CapacityFor(8, 8));
+        Gemm.Pack(false, 8, 8, new float[64], 8, packed);
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, 2, 8, 7, 1f, new float[14], 7, packed, 0f, new float[16], 8));
+        Assert.Throws<ArgumentException>(() => Gemm.Pack(false, 20, 8, new float[160], 8, packed));   // over its capacity
+    }
+
     [Test]
     public void PublicEntryPointMatches()
     {
@@ -99,7 +119,7 @@ public class GemmTests
     }
 
     private static void Check<T>(string? kernel, int threads, bool transA, bool transB, int m, int n, int k,
-        T alpha, T beta, int pad, int seed, int sample = 1, Gemm.Blocking? blocking = null) where T : unmanaged, IFloatingPointIeee754<T>
+        T alpha, T beta, int pad, int seed, int sample = 1, Gemm.Blocking? blocking = null, bool packed = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(seed);
         int aRows = transA ? k : m, aCols = transA ? m : k, bRows = transB ? n : k, bCols = transB ? k : n;
@@ -110,7 +130,14 @@ public class GemmTests
         if (beta == T.Zero) Array.Fill(c, T.NaN);               // beta = 0 must not read C
         T[] c0 = (T[])c.Clone();
 
-        if (kernel is not null) Gemm.Multiply(Enum.Parse<Gemm.Kernel>(kernel), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, blocking);
+        if (packed)
+        {
+            var pk = new Gemm.PackedB<T>(Gemm.PackedB<T>.CapacityFor(k, n), Enum.Parse<Gemm.Kernel>(kernel!));
+            Array.Fill(pk.Buffer, T.NaN);                        // padding must be written, not assumed
+            Gemm.Pack(transB, k, n, b, ldb, pk);
+            Gemm.Multiply(pk.Kernel, threads, transA, false, m, n, k, alpha, a, lda, default, 1, beta, c, ldc, blocking, pk);
+        }
+        else if (kernel is not null) Gemm.Multiply(Enum.Parse<Gemm.Kernel>(kernel), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, blocking);
         else Gemm.Multiply(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
         double tol = typeof(T) == typeof(float) ? 2e-6 : 1e-14;

@@ -14,6 +14,9 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
     // Sums of many squares are taken chunk by chunk in T (vectorised) and added up in double.
     private const int ReductionChunk = 4096;
 
+    // Dropout mask words drawn per chunk (on the stack; a multiple of 32 keeps the vector Philox on whole groups).
+    private const int DropoutChunk = 1024;
+
     public string Name => typeof(T) == typeof(float) ? "cpu-float32" : typeof(T) == typeof(double) ? "cpu-float64" : $"cpu-{typeof(T).Name}";
 
     public ITensor Allocate(long length)
@@ -107,17 +110,50 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         }
         T scale = T.CreateTruncating(mask.Scale);
         uint threshold = mask.Threshold;
-        for (int j = 0; 4 * j < count; j++)
+        // Mask words a chunk at a time (vectorised Philox), then the masked scaling.
+        Span<uint> words = stackalloc uint[DropoutChunk];
+        for (int start = 0; start < count; start += DropoutChunk)
         {
-            var block = mask.Block(j);
-            int n = Math.Min(4, count - 4 * j);
-            for (int k = 0; k < n; k++)
+            int n = Math.Min(DropoutChunk, count - start);
+            var w = words[..((n + 3) & ~3)];
+            mask.Fill(start / 4, w);
+            MaskedScale(x.Slice(start, n), y.Slice(start, n), w, threshold, scale, accumulate);
+        }
+    }
+
+    // y[i] (+)= (words[i] >> 8) ≥ threshold ? x[i]·scale : 0, without branches: the keep test on whole vectors of words
+    // (widened when T is 64-bit) selects between x·scale and zero. A random mask defeats branch prediction.
+    private static void MaskedScale(ReadOnlySpan<T> x, Span<T> y, ReadOnlySpan<uint> words, uint threshold, T scale, bool accumulate)
+    {
+        int i = 0, n = x.Length;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported && (Vector<T>.Count == Vector<uint>.Count || Vector<T>.Count * 2 == Vector<uint>.Count))
+        {
+            var vs = new Vector<T>(scale);
+            var vt = new Vector<uint>(threshold);
+            int step = Vector<uint>.Count;
+            for (; i <= n - step; i += step)
             {
-                int i = 4 * j + k;
-                T v = (Philox.Word(block, k) >> 8) >= threshold ? x[i] * scale : T.Zero;
-                y[i] = accumulate ? y[i] + v : v;
+                var keep = Vector.GreaterThanOrEqual(Vector.ShiftRightLogical(new Vector<uint>(words[i..]), 8), vt);
+                if (Vector<T>.Count == step) Select(x, y, i, keep.As<uint, T>(), vs, accumulate);
+                else
+                {
+                    Vector.Widen(keep.As<uint, int>(), out var lo, out var hi);     // sign-extends: all-ones stays all-ones
+                    Select(x, y, i, lo.As<long, T>(), vs, accumulate);
+                    Select(x, y, i + Vector<T>.Count, hi.As<long, T>(), vs, accumulate);
+                }
             }
         }
+        for (; i < n; i++)
+        {
+            T v = (words[i] >> 8) >= threshold ? x[i] * scale : T.Zero;
+            y[i] = accumulate ? y[i] + v : v;
+        }
+    }
+
+    private static void Select(ReadOnlySpan<T> x, Span<T> y, int at, Vector<T> keep, Vector<T> scale, bool accumulate)
+    {
+        var v = Vector.ConditionalSelect(keep, new Vector<T>(x[at..]) * scale, Vector<T>.Zero);
+        (accumulate ? new Vector<T>(y[at..]) + v : v).CopyTo(y[at..]);
     }
 
     public ArTarLoss ArTarRegularization(ITensor o, ITensor h, ITensor? dO, ITensor? dH, int steps, int batch, int hidden,
@@ -168,69 +204,203 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         var c = Data(bias);
         int vocab = c.Length, hidden = e.Length / vocab;
         var os = Data(o)[..(rows * hidden)];
-        var ys = Tokens(targets)[..rows];
         var z = Data(logits)[..(rows * vocab)];
 
         // z = o·Eᵀ + c: the decoder is the embedding, transposed (tied weights, DESIGN §1).
         Gemm.Multiply(false, true, rows, vocab, hidden, T.One, os, hidden, e, hidden, T.Zero, z, vocab);
+        var job = _softmax ??= new SoftmaxRows();
+        job.Set(Tensor(logits), Tensor(bias), targets as CpuTokens ?? throw new ArgumentException("expected CPU token tensor targets"), rows, vocab, gradients);
+        // Rows split over the cores; each row's loss is kept and the losses summed in row order, so the result does not
+        // depend on the split. The bias gradient is split by columns, each summed over the rows in order.
+        int parts = (long)rows * vocab >= ParallelSoftmax ? Math.Min(Environment.ProcessorCount, rows) : 1;
+        if (parts > 1) WorkerPair.Run(parts, job.RunParts(parts));
+        else job.Run(0, 1);
         double loss = 0.0;
-        T invRows = T.One / T.CreateTruncating(rows);
-        for (int r = 0; r < rows; r++)
-        {
-            var zr = z.Slice(r * vocab, vocab);
-            TensorPrimitives.Add(zr, c, zr);
-            int y = CheckToken(ys[r], vocab);
-            // Stable log-softmax: −log p_y = log Σ exp(z − max) + max − z_y.
-            T max = TensorPrimitives.Max(zr);
-            T zy = zr[y];
-            TensorPrimitives.Subtract(zr, max, zr);
-            TensorPrimitives.Exp(zr, zr);
-            T sum = TensorPrimitives.Sum(zr);
-            loss += double.CreateTruncating(T.Log(sum) + max - zy);
-            if (gradients)
-            {
-                // dz = (softmax − onehot)/rows, left in place of the logits.
-                TensorPrimitives.Multiply(zr, invRows / sum, zr);
-                zr[y] -= invRows;
-            }
-        }
+        for (int r = 0; r < rows; r++) loss += job.RowLoss[r];
         if (gradients)
         {
-            var dc = Data(dBias!);
             Gemm.Multiply(false, false, rows, hidden, vocab, T.One, z, vocab, e, hidden, T.Zero, Data(dO!)[..(rows * hidden)], hidden);
             Gemm.Multiply(true, false, vocab, hidden, rows, T.One, z, vocab, os, hidden, T.One, Data(dEmbedding!), hidden);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dc, z.Slice(r * vocab, vocab), dc);
+            job.SetBiasGradient(Tensor(dBias!));
+            if (parts > 1) WorkerPair.Run(parts, job.BiasParts(parts));
+            else job.SumBias(0, 1);
         }
         return loss / rows;
     }
 
-    public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm) =>
-        Data(squaredNorm)[0] = T.CreateTruncating(SumOfSquares(Data(gradients)));
+    // Logits above this many elements have their softmax split over the cores.
+    private const long ParallelSoftmax = 1 << 18;
+
+    private SoftmaxRows? _softmax;
+
+    /// <summary>
+    /// The row-wise part of <see cref="TiedSoftmaxCrossEntropy"/> over a range of rows (and the bias gradient over a range
+    /// of columns), on arrays so that the parts can run on the thread pool; the delegates are made once.
+    /// </summary>
+    private sealed class SoftmaxRows
+    {
+        private T[] _z = [], _c = [], _dc = [];
+        private int _zOffset, _cOffset, _dcOffset, _rows, _vocab, _parts;
+        private int[] _targets = [];
+        private bool _gradients;
+        public double[] RowLoss = [];
+        private readonly Action<int> _runPart, _biasPart;
+
+        public SoftmaxRows()
+        {
+            _runPart = part => Run(part, _parts);
+            _biasPart = part => SumBias(part, _parts);
+        }
+
+        public void Set((T[] Array, int Offset) z, (T[] Array, int Offset) c, CpuTokens targets, int rows, int vocab, bool gradients)
+        {
+            (_z, _zOffset, _c, _cOffset, _rows, _vocab, _gradients) = (z.Array, z.Offset, c.Array, c.Offset, rows, vocab, gradients);
+            _targets = targets.Ids;
+            for (int r = 0; r < rows; r++) CheckToken(_targets[r], vocab);   // before any part runs
+            if (RowLoss.Length < rows) RowLoss = new double[rows];
+        }
+
+        public void SetBiasGradient((T[] Array, int Offset) dc) => (_dc, _dcOffset) = dc;
+
+        public Action<int> RunParts(int parts) { _parts = parts; return _runPart; }
+
+        public Action<int> BiasParts(int parts) { _parts = parts; return _biasPart; }
+
+        public void Run(int part, int parts)
+        {
+            var c = _c.AsSpan(_cOffset, _vocab);
+            T invRows = T.One / T.CreateTruncating(_rows);
+            for (int r = (int)((long)_rows * part / parts), end = (int)((long)_rows * (part + 1) / parts); r < end; r++)
+            {
+                var zr = _z.AsSpan(_zOffset + r * _vocab, _vocab);
+                TensorPrimitives.Add(zr, c, zr);
+                int y = _targets[r];
+                // Stable log-softmax: −log p_y = log Σ exp(z − max) + max − z_y.
+                T max = TensorPrimitives.Max(zr);
+                T zy = zr[y];
+                TensorPrimitives.Subtract(zr, max, zr);
+                TensorPrimitives.Exp(zr, zr);
+                T sum = TensorPrimitives.Sum(zr);
+                RowLoss[r] = double.CreateTruncating(T.Log(sum) + max - zy);
+                if (_gradients)
+                {
+                    // dz = (softmax − onehot)/rows, left in place of the logits.
+                    TensorPrimitives.Multiply(zr, invRows / sum, zr);
+                    zr[y] -= invRows;
+                }
+            }
+        }
+
+        // dc[v] += Σ_r dz[r, v] for the columns of this part, rows in order.
+        public void SumBias(int part, int parts)
+        {
+            int v0 = (int)((long)_vocab * part / parts), v1 = (int)((long)_vocab * (part + 1) / parts);
+            var dc = _dc.AsSpan(_dcOffset + v0, v1 - v0);
+            for (int r = 0; r < _rows; r++) TensorPrimitives.Add(dc, _z.AsSpan(_zOffset + r * _vocab + v0, v1 - v0), dc);
+        }
+    }
+
+    public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm)
+    {
+        var job = _arena ??= new ArenaPass();
+        job.Set(Tensor(gradients), default, checked((int)gradients.Length), default, default, default);
+        int chunks = job.Chunks, parts = ArenaParts(job.Length);
+        if (parts > 1) WorkerPair.Run(parts, job.NormParts(parts));
+        else job.Norm(0, 1);
+        // Chunk sums added in chunk order: the same number whatever the split (and as one thread summing chunk by chunk).
+        double sum = 0.0;
+        for (int k = 0; k < chunks; k++) sum += job.ChunkSums[k];
+        Data(squaredNorm)[0] = T.CreateTruncating(sum);
+    }
 
     public void ClipDecayUpdate(ITensor weights, ITensor gradients, ITensor squaredNorm, double clip, double lr, double weightDecay)
     {
-        var w = Data(weights);
-        var g = Data(gradients);
-        if (w.Length != g.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
+        if (weights.Length != gradients.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
         // As kernels/sgd.cu: the norm is read from the backend, the update done in the element type.
         T norm = T.Sqrt(Data(squaredNorm)[0]);
         T c = T.CreateTruncating(clip);
         T scale = clip > 0.0 && norm > c ? c / norm : T.One;
-        T rate = T.CreateTruncating(lr), decay = T.CreateTruncating(weightDecay);
-        int i = 0;
-        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        var job = _arena ??= new ArenaPass();
+        job.Set(Tensor(gradients), Tensor(weights), checked((int)gradients.Length), scale, T.CreateTruncating(lr), T.CreateTruncating(weightDecay));
+        int parts = ArenaParts(job.Length);
+        if (parts > 1) WorkerPair.Run(parts, job.UpdateParts(parts));
+        else job.Update(0, 1);
+    }
+
+    // Passes over more than this many elements (the gradient arena of a real model) are split over the cores.
+    private static int ArenaParts(int length) => length >= 1 << 20 ? Math.Min(2, Environment.ProcessorCount) : 1;
+
+    private ArenaPass? _arena;
+
+    /// <summary>
+    /// The norm and the update over the whole arena, by ranges of whole chunks (<see cref="ReductionChunk"/> elements),
+    /// on arrays so that the thread pool can run the parts; the delegates are made once.
+    /// </summary>
+    private sealed class ArenaPass
+    {
+        private T[] _g = [], _w = [];
+        private int _gOffset, _wOffset, _parts;
+        private T _scale, _rate, _decay;
+        public double[] ChunkSums = [];
+        private readonly Action<int> _norm, _update;
+
+        public ArenaPass()
         {
-            var vs = new Vector<T>(scale);
-            var vr = new Vector<T>(rate);
-            var vd = new Vector<T>(decay);
-            for (; i <= w.Length - Vector<T>.Count; i += Vector<T>.Count)
-            {
-                var wv = new Vector<T>(w[i..]);
-                var gv = new Vector<T>(g[i..]);
-                (wv - vr * (gv * vs + vd * wv)).CopyTo(w[i..]);
-            }
+            _norm = part => Norm(part, _parts);
+            _update = part => Update(part, _parts);
         }
-        for (; i < w.Length; i++) w[i] -= rate * (g[i] * scale + decay * w[i]);
+
+        public int Length { get; private set; }
+        public int Chunks => (Length + ReductionChunk - 1) / ReductionChunk;
+
+        public void Set((T[] Array, int Offset) g, (T[]? Array, int Offset) w, int length, T scale, T rate, T decay)
+        {
+            (_g, _gOffset, _w, _wOffset, _scale, _rate, _decay) = (g.Array, g.Offset, w.Array ?? [], w.Offset, scale, rate, decay);
+            Length = length;
+            if (ChunkSums.Length < Chunks) ChunkSums = new double[Chunks];
+        }
+
+        public Action<int> NormParts(int parts) { _parts = parts; return _norm; }
+
+        public Action<int> UpdateParts(int parts) { _parts = parts; return _update; }
+
+        private (int, int) Range(int part, int parts)
+        {
+            int chunks = Chunks;
+            int c0 = (int)((long)chunks * part / parts), c1 = (int)((long)chunks * (part + 1) / parts);
+            return (c0 * ReductionChunk, Math.Min(Length, c1 * ReductionChunk));
+        }
+
+        public void Norm(int part, int parts)
+        {
+            var (i0, i1) = Range(part, parts);
+            for (int i = i0; i < i1; i += ReductionChunk)
+                ChunkSums[i / ReductionChunk] = double.CreateTruncating(
+                    TensorPrimitives.SumOfSquares(_g.AsSpan(_gOffset + i, Math.Min(ReductionChunk, i1 - i))));
+        }
+
+        // w −= lr·(g·scale + wd·w) (kernels/sgd.cu), vectors then the same expression one element at a time.
+        public void Update(int part, int parts)
+        {
+            var (i0, i1) = Range(part, parts);
+            var w = _w.AsSpan(_wOffset + i0, i1 - i0);
+            var g = _g.AsSpan(_gOffset + i0, i1 - i0);
+            T scale = _scale, rate = _rate, decay = _decay;
+            int i = 0;
+            if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            {
+                var vs = new Vector<T>(scale);
+                var vr = new Vector<T>(rate);
+                var vd = new Vector<T>(decay);
+                for (; i <= w.Length - Vector<T>.Count; i += Vector<T>.Count)
+                {
+                    var wv = new Vector<T>(w[i..]);
+                    var gv = new Vector<T>(g[i..]);
+                    (wv - vr * (gv * vs + vd * wv)).CopyTo(w[i..]);
+                }
+            }
+            for (; i < w.Length; i++) w[i] -= rate * (g[i] * scale + decay * w[i]);
+        }
     }
 
     public void Dispose() { }
@@ -242,6 +412,9 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         null => throw new ArgumentNullException(nameof(tensor)),
         _ => throw new ArgumentException($"tensor {tensor.GetType().Name} does not belong to the {typeof(T).Name} CPU backend"),
     };
+
+    private static (T[] Array, int Offset) Tensor(ITensor tensor) => tensor is CpuTensor<T> t ? (t.Array, t.Offset)
+        : throw new ArgumentException($"tensor {tensor?.GetType().Name ?? "null"} does not belong to the {typeof(T).Name} CPU backend");
 
     public static Span<int> Tokens(ITensor tensor) => tensor as CpuTokens is { } t ? t.Ids
         : throw new ArgumentException($"expected a CPU token tensor, got {tensor?.GetType().Name ?? "null"}");

@@ -29,25 +29,27 @@ public sealed partial class CpuBackend<T>
         Data(h0)[..bh].CopyTo(states);
         if (lstm) Data(c0!)[..bh].CopyTo(r.C0);
 
-        // Gate pre-activations from the input side, all steps at once: x·W_ihᵀ + b_ih.
+        // Gate pre-activations from the input side, all steps at once: x·W_ihᵀ + b_ih. Except for a GRU, whose n gate
+        // needs W_hn·h + b_hn apart, b_hh joins them here and each step adds h·W_hhᵀ straight onto them.
+        bool gru = r.Cell == CellType.Gru;
         var gates = r.Gates.AsSpan(0, rows * gh);
         Gemm.Multiply(false, true, rows, gh, input, T.One, xs, input, wih, input, T.Zero, gates, gh);
         for (int row = 0; row < rows; row++)
         {
             var g = gates.Slice(row * gh, gh);
             TensorPrimitives.Add(g, bih, g);
+            if (!gru) TensorPrimitives.Add(g, bhh, g);
         }
 
         var hg = r.HiddenGates.AsSpan(0, batch * gh);
+        Gemm.Pack(true, hidden, gh, whh, hidden, r.PackedWhh);   // W_hhᵀ once for every step of the window
         for (int t = 0; t < steps; t++)
         {
             var hPrev = states.Slice(t * bh, bh);
-            for (int b = 0; b < batch; b++) bhh.CopyTo(hg.Slice(b * gh, gh));
-            Gemm.Multiply(false, true, batch, gh, hidden, T.One, hPrev, hidden, whh, hidden, T.One, hg, gh);
-            var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
-            var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
-            CellForward(r.Cell, gates.Slice(t * batch * gh, batch * gh), hg, hPrev, cPrev, extra,
-                states.Slice((t + 1) * bh, bh), batch, hidden);
+            var gt = gates.Slice(t * batch * gh, batch * gh);
+            if (gru) for (int b = 0; b < batch; b++) bhh.CopyTo(hg.Slice(b * gh, gh));
+            Gemm.Multiply(false, batch, gh, hidden, T.One, hPrev, hidden, r.PackedWhh, T.One, gru ? hg : gt, gh);
+            Cells(r, t, batch, backward: false);
         }
 
         states.Slice(bh, rows * hidden).CopyTo(Data(y));
@@ -81,17 +83,15 @@ public sealed partial class CpuBackend<T>
         dcNext.Clear();
         var whh = views.WeightHh.Weight.Span;
 
+        Gemm.Pack(false, gh, hidden, whh, hidden, r.PackedWhh);   // W_hh once for every step of the window
+
         // Truncated BPTT: dh_T = 0; walk back through the window.
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dys.Slice(t * bh, bh), dhNext, dh);
-            var cPrev = !lstm ? default : t == 0 ? r.C0.AsSpan(0, bh) : r.Extra.AsSpan((t - 1) * bh, bh);
-            var extra = r.Cell == CellType.Rnn ? default : r.Extra.AsSpan(t * bh, bh);
-            CellBackward(r.Cell, r.Gates.AsSpan(t * batch * gh, batch * gh), states.Slice(t * bh, bh), states.Slice((t + 1) * bh, bh),
-                cPrev, extra, dh, dhNext, dcNext, dHidden.Slice(t * batch * gh, batch * gh), dInput.Slice(t * batch * gh, batch * gh),
-                batch, hidden);
+            Cells(r, t, batch, backward: true);
             // dh_{t-1} = dHg·W_hh (+ the GRU's direct z ⊙ dh, already in dhNext).
-            Gemm.Multiply(false, false, batch, hidden, gh, T.One, dHidden.Slice(t * batch * gh, batch * gh), gh, whh, hidden,
+            Gemm.Multiply(false, batch, hidden, gh, T.One, dHidden.Slice(t * batch * gh, batch * gh), gh, r.PackedWhh,
                 gru ? T.One : T.Zero, dhNext, hidden);
         }
         dhNext.CopyTo(Data(dh0));
@@ -110,36 +110,95 @@ public sealed partial class CpuBackend<T>
         Gemm.Multiply(false, false, rows, input, gh, T.One, dInput, gh, views.WeightIh.Weight.Span, input, T.Zero, Data(dx)[..(rows * input)], input);
     }
 
-    // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations: gates holds x·W_ihᵀ + b_ih and is left
-    // holding the activated gates; hg = h·W_hhᵀ + b_hh.
+    // Cell work of step t on every row of the batch; a large batch×H is split by rows over the cores (rows are
+    // independent, so the split does not change any result).
+    private void Cells(CpuRnnReserve<T> r, int t, int batch, bool backward)
+    {
+        int parts = (long)batch * r.Hidden >= ParallelCells ? Math.Min(Environment.ProcessorCount, batch) : 1;
+        if (parts == 1) CellRows(r, t, batch, backward, 0, batch);
+        else WorkerPair.Run(parts, (_cells ??= new CellJob()).Set(r, t, batch, backward, parts));
+    }
+
+    // Cells above this many batch×H elements a step are split over the cores.
+    private const long ParallelCells = 1 << 13;
+
+    private CellJob? _cells;
+
+    /// <summary>One step's cell work, by row ranges, for the thread pool; its delegate is made once.</summary>
+    private sealed class CellJob
+    {
+        private CpuRnnReserve<T> _r = null!;
+        private int _t, _batch, _parts;
+        private bool _backward;
+        private readonly Action<int> _part;
+
+        public CellJob() => _part = part => CellRows(_r, _t, _batch, _backward,
+            (int)((long)_batch * part / _parts), (int)((long)_batch * (part + 1) / _parts));
+
+        public Action<int> Set(CpuRnnReserve<T> r, int t, int batch, bool backward, int parts)
+        {
+            (_r, _t, _batch, _backward, _parts) = (r, t, batch, backward, parts);
+            return _part;
+        }
+    }
+
+    // Rows b0..b1 of step t, everything read from and written to the reserve (DH holds the gradient at h_t).
+    private static void CellRows(CpuRnnReserve<T> r, int t, int batch, bool backward, int b0, int b1)
+    {
+        int hidden = r.Hidden, gh = r.Gates.Length / (r.MaxSteps * r.Batch), bh = batch * hidden, n = b1 - b0;
+        bool lstm = r.Cell == CellType.Lstm, gru = r.Cell == CellType.Gru;
+        int h0 = b0 * hidden, g0 = b0 * gh;
+        Span<T> Rows(T[] a, int start) => a.AsSpan(start + h0, n * hidden);
+        Span<T> GateRows(T[] a) => a.AsSpan(t * batch * gh + g0, n * gh);
+        var cPrev = !lstm ? default : t == 0 ? Rows(r.C0, 0) : Rows(r.Extra, (t - 1) * bh);
+        var hPrev = Rows(r.States, t * bh);
+        var h = Rows(r.States, (t + 1) * bh);
+        if (!backward)
+        {
+            var extra = r.Cell == CellType.Rnn ? default : Rows(r.Extra, t * bh);
+            var tanhC = lstm ? Rows(r.TanhC, t * bh) : default;
+            CellForward(r.Cell, GateRows(r.Gates), r.HiddenGates.AsSpan(g0, n * gh), hPrev, cPrev, extra, tanhC, h, n, hidden);
+        }
+        else
+        {
+            // The LSTM backward reads tanh(c_t) (kept by the forward), the GRU W_hn·h + b_hn.
+            var extra = lstm ? Rows(r.TanhC, t * bh) : gru ? Rows(r.Extra, t * bh) : default;
+            CellBackward(r.Cell, GateRows(r.Gates), hPrev, h, cPrev, extra, Rows(r.DH, 0), Rows(r.DHNext, 0), Rows(r.DCNext, 0),
+                GateRows(r.DHiddenGates), GateRows(r.DInputGates), n, hidden);
+        }
+    }
+
+    // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations, left holding the activated gates: for an
+    // LSTM and a tanh RNN gates holds the whole sum x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh; for a GRU x·W_ihᵀ + b_ih, and
+    // hg = h·W_hhᵀ + b_hh.
     private static void CellForward(CellType cell, Span<T> gates, Span<T> hg, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> cPrev,
-        Span<T> extra, Span<T> h, int batch, int hidden)
+        Span<T> extra, Span<T> tanhC, Span<T> h, int batch, int hidden)
     {
         int gh = gates.Length / batch;
         for (int b = 0; b < batch; b++)
         {
             var g = gates.Slice(b * gh, gh);
-            var a = hg.Slice(b * gh, gh);
             var hb = h.Slice(b * hidden, hidden);
             switch (cell)
             {
                 case CellType.Lstm:
                 {
                     // [i f g o]; c' = σ(f)·c + σ(i)·tanh(g); h' = σ(o)·tanh(c').
-                    TensorPrimitives.Add(g, a, g);
                     TensorPrimitives.Sigmoid(g[..(2 * hidden)], g[..(2 * hidden)]);
                     TensorPrimitives.Tanh(g.Slice(2 * hidden, hidden), g.Slice(2 * hidden, hidden));
                     TensorPrimitives.Sigmoid(g.Slice(3 * hidden, hidden), g.Slice(3 * hidden, hidden));
                     var c = extra.Slice(b * hidden, hidden);
                     TensorPrimitives.Multiply(g.Slice(hidden, hidden), cPrev.Slice(b * hidden, hidden), c);
                     TensorPrimitives.MultiplyAdd(g[..hidden], g.Slice(2 * hidden, hidden), c, c);
-                    TensorPrimitives.Tanh(c, hb);
-                    TensorPrimitives.Multiply(hb, g.Slice(3 * hidden, hidden), hb);
+                    var tc = tanhC.Slice(b * hidden, hidden);
+                    TensorPrimitives.Tanh(c, tc);
+                    TensorPrimitives.Multiply(tc, g.Slice(3 * hidden, hidden), hb);
                     break;
                 }
                 case CellType.Gru:
                 {
                     // r, z = σ(·); n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)); h' = (1−z)⊙n + z⊙h = n + z⊙(h − n).
+                    var a = hg.Slice(b * gh, gh);
                     TensorPrimitives.Add(g[..(2 * hidden)], a[..(2 * hidden)], g[..(2 * hidden)]);
                     TensorPrimitives.Sigmoid(g[..(2 * hidden)], g[..(2 * hidden)]);
                     var hn = extra.Slice(b * hidden, hidden);
@@ -154,7 +213,6 @@ public sealed partial class CpuBackend<T>
                 }
                 default:
                     // h' = tanh(W_ih x + b_ih + W_hh h + b_hh); the "gate" kept is h' itself.
-                    TensorPrimitives.Add(g, a, g);
                     TensorPrimitives.Tanh(g, g);
                     g.CopyTo(hb);
                     break;
@@ -164,6 +222,7 @@ public sealed partial class CpuBackend<T>
 
     // Backward of one step: from dh (the gradient at h_t) writes the gradients at the pre-activations, dHidden on the
     // W_hh side and dInput on the W_ih side (one array unless GRU), and carries dc (LSTM) or the direct z⊙dh (GRU) back.
+    // extra: the LSTM's tanh(c_t), the GRU's W_hn·h_{t-1} + b_hn.
     private static void CellBackward(CellType cell, ReadOnlySpan<T> gates, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> h,
         ReadOnlySpan<T> cPrev, ReadOnlySpan<T> extra, ReadOnlySpan<T> dh, Span<T> dhNext, Span<T> dcNext,
         Span<T> dHidden, Span<T> dInput, int batch, int hidden)
@@ -178,10 +237,28 @@ public sealed partial class CpuBackend<T>
             switch (cell)
             {
                 case CellType.Lstm:
-                    for (int j = 0; j < hidden; j++)
+                {
+                    // extra holds tanh(c_t) here. Vectors, then the same expressions one element at a time.
+                    int j = 0;
+                    if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+                    {
+                        var vone = Vector<T>.One;
+                        for (; j <= hidden - Vector<T>.Count; j += Vector<T>.Count)
+                        {
+                            Vector<T> i = V(g, j), f = V(g, hidden + j), gg = V(g, 2 * hidden + j), og = V(g, 3 * hidden + j);
+                            Vector<T> tc = V(extra, o + j), d = V(dh, o + j);
+                            Vector<T> dc = V(dcNext, o + j) + d * og * (vone - tc * tc);
+                            (dc * gg * i * (vone - i)).CopyTo(dg[j..]);
+                            (dc * V(cPrev, o + j) * f * (vone - f)).CopyTo(dg[(hidden + j)..]);
+                            (dc * i * (vone - gg * gg)).CopyTo(dg[(2 * hidden + j)..]);
+                            (d * tc * og * (vone - og)).CopyTo(dg[(3 * hidden + j)..]);
+                            (dc * f).CopyTo(dcNext[(o + j)..]);
+                        }
+                    }
+                    for (; j < hidden; j++)
                     {
                         T i = g[j], f = g[hidden + j], gg = g[2 * hidden + j], og = g[3 * hidden + j];
-                        T tc = T.Tanh(extra[o + j]);
+                        T tc = extra[o + j];
                         T dc = dcNext[o + j] + dh[o + j] * og * (one - tc * tc);
                         dg[j] = dc * gg * i * (one - i);
                         dg[hidden + j] = dc * cPrev[o + j] * f * (one - f);
@@ -190,6 +267,7 @@ public sealed partial class CpuBackend<T>
                         dcNext[o + j] = dc * f;
                     }
                     break;
+                }
                 case CellType.Gru:
                 {
                     var dgi = dInput.Slice(b * gh, gh);
@@ -213,6 +291,8 @@ public sealed partial class CpuBackend<T>
             }
         }
     }
+
+    private static Vector<T> V(ReadOnlySpan<T> s, int at) => new(s[at..]);
 
     private static CpuRnnReserve<T> Reserve(IRnnReserve reserve, ModelShape shape, int layer, int steps, int batch)
     {

@@ -25,10 +25,13 @@ public sealed class CpuRnnReserve<T> : IRnnReserve where T : unmanaged, IFloatin
         States = new T[(rows + batch) * Hidden];
         Gates = new T[rows * gh];
         Extra = Cell == CellType.Rnn ? [] : new T[rows * Hidden];
+        TanhC = Cell == CellType.Lstm ? new T[rows * Hidden] : [];
         C0 = Cell == CellType.Lstm ? new T[batch * Hidden] : [];
         HiddenGates = new T[batch * gh];
         DHiddenGates = new T[rows * gh];
         DInputGates = Cell == CellType.Gru ? new T[rows * gh] : DHiddenGates;   // only the GRU's n gate tells them apart
+        // W_hhᵀ (forward, H×G·H) or W_hh (backward, G·H×H), packed once per window for all its steps.
+        PackedWhh = new Gemm.PackedB<T>(Math.Max(Gemm.PackedB<T>.CapacityFor(Hidden, gh), Gemm.PackedB<T>.CapacityFor(gh, Hidden)));
         DH = new T[batch * Hidden];
         DHNext = new T[batch * Hidden];
         DCNext = new T[batch * Hidden];
@@ -45,10 +48,12 @@ public sealed class CpuRnnReserve<T> : IRnnReserve where T : unmanaged, IFloatin
     internal T[] States { get; }        // [S+1,B,H] h0, h1 … hS
     internal T[] Gates { get; }         // [S,B,G·H] activated gates (LSTM σi σf tanh g σo; GRU r z n; RNN h)
     internal T[] Extra { get; }         // [S,B,H] LSTM c_t; GRU W_hn·h_{t-1} + b_hn
+    internal T[] TanhC { get; }         // [S,B,H] LSTM tanh(c_t), kept so the backward needs no transcendental
     internal T[] C0 { get; }            // [B,H] LSTM carried cell state
     internal T[] HiddenGates { get; }   // [B,G·H] scratch: W_hh·h + b_hh of one step
     internal T[] DHiddenGates { get; }  // [S,B,G·H] gradient at the pre-activations on the W_hh side
     internal T[] DInputGates { get; }   // [S,B,G·H] … on the W_ih side (the same array except for a GRU)
+    internal Gemm.PackedB<T> PackedWhh { get; }
     internal T[] DH { get; }
     internal T[] DHNext { get; }
     internal T[] DCNext { get; }

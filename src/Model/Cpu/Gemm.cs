@@ -25,6 +25,38 @@ public static partial class Gemm
         => Multiply(Best, (long)m * n * k < ParallelThreshold ? 1 : Environment.ProcessorCount,
             transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
+    /// <summary>
+    /// C = alpha · op(A) · B + beta · C with B packed beforehand by <see cref="Pack{T}"/>: for many products with one B
+    /// (the recurrent weights over the steps of a window), so that each product packs only its small A.
+    /// </summary>
+    internal static void Multiply<T>(bool transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        PackedB<T> b, T beta, Span<T> c, int ldc) where T : unmanaged, IFloatingPointIeee754<T>
+        => Multiply(b.Kernel, (long)m * n * k < ParallelThreshold ? 1 : Environment.ProcessorCount,
+            transA, false, m, n, k, alpha, a, lda, default, 1, beta, c, ldc, packedB: b);
+
+    /// <summary>Packs op(B) (k×n) into <paramref name="packed"/> in the layout every product with it reads.</summary>
+    internal static unsafe void Pack<T>(bool transB, int k, int n, ReadOnlySpan<T> b, int ldb, PackedB<T> packed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckOperand("B", b.Length, transB ? n : k, transB ? k : n, ldb);
+        packed.Shape(k, n);
+        fixed (T* pb = b, dst = packed.Buffer)
+        {
+            int nr = packed.Nr;
+            for (int p0 = 0; p0 < k; p0 += packed.Kc)
+            {
+                int kc = Math.Min(packed.Kc, k - p0);
+                T* slice = dst + (long)p0 * packed.PaddedN;
+                for (int c0 = 0; c0 < n; c0 += nr)
+                {
+                    int cols = Math.Min(nr, n - c0);
+                    if (transB) PackColumns(pb + (long)c0 * ldb + p0, ldb, cols, kc, nr, slice + (long)c0 * kc);
+                    else PackRows(pb + (long)p0 * ldb + c0, ldb, cols, kc, nr, slice + (long)c0 * kc);
+                }
+            }
+        }
+    }
+
     /// <summary>The micro-kernel products run on here (Vector512, Vector256 or Scalar), for logs and benchmarks.</summary>
     public static string KernelName => Best.ToString();
 
@@ -54,23 +86,27 @@ public static partial class Gemm
     }
 
     internal static unsafe void Multiply<T>(Kernel kernel, int threads, bool transA, bool transB, int m, int n, int k,
-        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, Blocking? blocking = null)
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, Blocking? blocking = null,
+        PackedB<T>? packedB = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < 0 || n < 0 || k < 0) throw new ArgumentOutOfRangeException(nameof(m), $"Gemm: negative size m={m}, n={n}, k={k}.");
         CheckOperand("A", a.Length, transA ? k : m, transA ? m : k, lda);
-        CheckOperand("B", b.Length, transB ? n : k, transB ? k : n, ldb);
+        if (packedB is null) CheckOperand("B", b.Length, transB ? n : k, transB ? k : n, ldb);
+        else if (packedB.Kernel != kernel) throw new ArgumentException($"Gemm: B was packed for the {packedB.Kernel} kernel, the product runs {kernel}.");
+        else if (packedB.K != k || packedB.N != n) throw new ArgumentException($"Gemm: packed B is {packedB.K}×{packedB.N}, the product needs {k}×{n}.");
         CheckOperand("C", c.Length, m, n, ldc);
         if (m == 0 || n == 0) return;
 
-        fixed (T* pa = a, pb = b, pc = c)
+        fixed (T* pa = a, pb = b, pc = c, pp = packedB is null ? null : packedB.Buffer)
         {
             if (k == 0 || alpha == T.Zero)
             {
                 ScaleC(pc, ldc, m, n, beta);
                 return;
             }
-            var job = new Job<T>(kernel, blocking ?? Blocking.For<T>(), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            var job = new Job<T>(kernel, blocking ?? Blocking.For<T>(), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc,
+                pp, packedB?.Kc ?? 0);
             int parts = threads <= 1 ? 1 : job.Partition(threads);
             if (parts == 1)
             {
@@ -81,7 +117,7 @@ public static partial class Gemm
             try
             {
                 job.Partials = partials is null ? null : (T*)partials.Pointer;
-                Parallel.For(0, parts, part => job.Run(part, parts));
+                WorkerPair.Run(parts, part => job.Run(part, parts));
                 if (partials is not null) job.AddPartials(parts);
             }
             finally { if (partials is not null) Workspace.Return(partials); }
@@ -116,6 +152,7 @@ public static partial class Gemm
         private readonly T _alpha, _beta;
         private readonly T* _a, _b, _c;
         private readonly int _mr, _nr, _kcMax, _mc, _nc;
+        private readonly T* _packedB;        // op(B) packed once (Gemm.Pack), or null: each part packs its blocks
         private Split _split;
 
         /// <summary>Parts 1.. of a depth split write their m×n products here (part 0 writes C), summed after.</summary>
@@ -124,7 +161,7 @@ public static partial class Gemm
         private enum Split { Rows, Columns, Depth }
 
         public Job(Kernel kernel, Blocking blocking, bool transA, bool transB, int m, int n, int k, T alpha,
-            T* a, int lda, T* b, int ldb, T beta, T* c, int ldc)
+            T* a, int lda, T* b, int ldb, T beta, T* c, int ldc, T* packedB, int packedKc)
         {
             (_kernel, _transA, _transB, _m, _n, _k, _alpha, _lda, _ldb, _beta, _ldc) =
                 (kernel, transA, transB, m, n, k, alpha, lda, ldb, beta, ldc);
@@ -133,6 +170,8 @@ public static partial class Gemm
             _c = c;
             (_mr, _nr) = TileShape<T>(kernel);
             _kcMax = Math.Min(blocking.Kc, k);
+            _packedB = packedB;
+            if (packedB != null) _kcMax = packedKc;            // the slices B was packed in
             _nc = RoundUp(Math.Min(blocking.Nc, n), _nr);
             _mc = RoundUp(Math.Min(blocking.Mc, m), _mr);
         }
@@ -147,7 +186,7 @@ public static partial class Gemm
         public int Partition(int threads)
         {
             int rowTiles = (_m + _mr - 1) / _mr, colTiles = (_n + _nr - 1) / _nr;
-            _split = _k >= 2 * Math.Max(_m, _n) ? Split.Depth : rowTiles > colTiles ? Split.Rows : Split.Columns;
+            _split = _packedB == null && _k >= 2 * Math.Max(_m, _n) ? Split.Depth : rowTiles > colTiles ? Split.Rows : Split.Columns;
             int units = _split switch { Split.Depth => _k / 64, Split.Rows => rowTiles, _ => colTiles };
             return Math.Max(1, Math.Min(threads, units));
         }
@@ -177,7 +216,7 @@ public static partial class Gemm
             if (i0 >= i1 || j0 >= j1 || p0 >= p1) return;
 
             // Even slices of this part's k-range: no thin last slice.
-            int kBlocks = (p1 - p0 + _kcMax - 1) / _kcMax, kcPart = (p1 - p0 + kBlocks - 1) / kBlocks;
+            int kBlocks = (p1 - p0 + _kcMax - 1) / _kcMax, kcPart = _packedB != null ? _kcMax : (p1 - p0 + kBlocks - 1) / kBlocks;
             var ws = Workspace.Rent(((long)_mc * _kcMax + (long)_kcMax * _nc + _mr * _nr) * Unsafe.SizeOf<T>());
             try
             {
@@ -193,7 +232,8 @@ public static partial class Gemm
                         for (int jb = j0; jb < j1; jb += _nc)
                         {
                             int nb = Math.Min(_nc, j1 - jb);
-                            PackB(packedB, jb, nb, pb, kc);
+                            if (_packedB != null) packedB = _packedB + (long)pb * RoundUp(_n, _nr) + (long)jb * kc;
+                            else PackB(packedB, jb, nb, pb, kc);
                             for (int ir = 0; ir < mb; ir += _mr)
                             {
                                 T* ap = packedA + (long)ir * kc;
@@ -272,6 +312,35 @@ public static partial class Gemm
                 if (_transB) PackColumns(_b + (long)(jb + c0) * _ldb + p0, _ldb, cols, kc, _nr, dst);  // B stored n×k
                 else PackRows(_b + (long)p0 * _ldb + jb + c0, _ldb, cols, kc, _nr, dst);             // B stored k×n
             }
+        }
+    }
+
+    /// <summary>
+    /// op(B) of some k×n product, packed as <see cref="Job{T}"/> packs its blocks: k cut into even slices of
+    /// <see cref="Kc"/>, each slice a row of NR-column micro-panels (k-major, zero-padded to <see cref="PaddedN"/>).
+    /// Its memory is pinned and sized once, for products up to <c>capacity</c> elements of B.
+    /// </summary>
+    internal sealed class PackedB<T>(long capacity, Kernel kernel) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public PackedB(long capacity) : this(capacity, Best) { }
+
+        public readonly T[] Buffer = GC.AllocateArray<T>(checked((int)capacity), pinned: true);
+        public readonly Kernel Kernel = kernel;
+        public int Nr => TileShape<T>(Kernel).Nr;
+        public int K { get; private set; }
+        public int N { get; private set; }
+        public int Kc { get; private set; }
+        public int PaddedN { get; private set; }
+
+        /// <summary>Room for a product of this depth and width, whatever the tile padding.</summary>
+        public static long CapacityFor(int k, int n) => (long)k * (n + TileShape<T>(Best).Nr);
+
+        internal void Shape(int k, int n)
+        {
+            int kcMax = Math.Max(1, Math.Min(Blocking.For<T>().Kc, k)), blocks = Math.Max(1, (k + kcMax - 1) / kcMax);
+            (K, N, Kc, PaddedN) = (k, n, Math.Max(1, (k + blocks - 1) / blocks), RoundUp(n, Nr));
+            if ((long)k * PaddedN > Buffer.Length)
+                throw new ArgumentException($"Gemm: a packed {k}×{n} B does not fit a buffer of {Buffer.Length} elements.");
         }
     }
 

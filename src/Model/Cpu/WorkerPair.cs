@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
+namespace ArTar.Cpu;
+
+/// <summary>
+/// Runs two-part work (the halves of a GEMM, of a step's cell rows, of the softmax rows) on the calling thread and one
+/// long-lived second thread that spins for a short while after each job before it sleeps: the 140 short recurrent
+/// products of a ptb-650 step then find it awake, where a thread-pool worker had gone to sleep and took about a tenth
+/// of a millisecond to wake for each. Any other part count, or a job while the pair is busy (nested or concurrent
+/// calls), goes to Parallel.For. Part p always runs the same range, so results do not depend on which thread ran it.
+/// </summary>
+internal static class WorkerPair
+{
+    private static readonly Worker? Second = Environment.ProcessorCount >= 2 ? new Worker() : null;
+
+    public static void Run(int parts, Action<int> body)
+    {
+        if (parts == 2 && Second is { } worker && worker.TryRun(body)) return;
+        Parallel.For(0, parts, body);
+    }
+
+    private sealed class Worker
+    {
+        // How long the second thread spins for the next job before it blocks (~100 µs).
+        private static readonly long SpinTicks = Stopwatch.Frequency / 10_000;
+
+        private readonly SemaphoreSlim _wake = new(0);
+        private Action<int>? _body;
+        private Exception? _error;
+        private volatile int _posted, _done;
+        private int _busy, _sleeping;
+
+        public Worker() => new Thread(Loop) { IsBackground = true, Name = "ArTar CPU worker" }.Start();
+
+        public bool TryRun(Action<int> body)
+        {
+            if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
+            int job = _posted + 1;
+            try
+            {
+                _body = body;
+                _error = null;
+                _posted = job;                                                // publishes _body
+                if (Interlocked.Exchange(ref _sleeping, 0) == 1) _wake.Release();
+                body(0);
+            }
+            finally
+            {
+                // Part 1 may still use what part 0's caller owns (pinned operands): wait for it even when part 0 threw.
+                var spin = new SpinWait();
+                while (_done != job) spin.SpinOnce(sleep1Threshold: -1);
+                _body = null;
+                Volatile.Write(ref _busy, 0);
+            }
+            if (_error is { } error) ExceptionDispatchInfo.Throw(error);
+            return true;
+        }
+
+        private void Loop()
+        {
+            int seen = 0;
+            while (true)
+            {
+                long deadline = Stopwatch.GetTimestamp() + SpinTicks;
+                while (_posted == seen)
+                {
+                    if (Stopwatch.GetTimestamp() < deadline) { Thread.SpinWait(20); continue; }
+                    Interlocked.Exchange(ref _sleeping, 1);                   // full fence before the re-check
+                    if (_posted == seen) _wake.Wait();
+                    Interlocked.Exchange(ref _sleeping, 0);
+                    deadline = Stopwatch.GetTimestamp() + SpinTicks;
+                }
+                seen = _posted;
+                try { _body!(1); }
+                catch (Exception e) { _error = e; }
+                _done = seen;
+            }
+        }
+    }
+}
