@@ -8,10 +8,8 @@ namespace ArTar.Tests;
 
 /// <summary>
 /// One full training step (forward, backward, norm, clip-decay-update) on the CPU at ptb-650 shapes: V=10000, H=650,
-/// L=2, B=20, T=35. Explicit: it takes seconds to minutes on a shared 2-core machine, depending on the GEMM. Run with
-/// <c>dotnet test -c Release --project tests/ArTar.Tests --filter "FullyQualifiedName~Ptb650StepTests" --output detailed</c>.
+/// L=2, B=20, T=35: about 0.3 s on 2 cores with the blocked GEMM (2 minutes with a naive one), so it runs in CI.
 /// </summary>
-[Explicit("seconds to minutes on 2 cores"), Category("Slow")]
 public class Ptb650StepTests
 {
     [Test]
