@@ -18,17 +18,10 @@ public class Ptb650ProfileTests
     [Test]
     public void TimeEachOpOfATrainingStep()
     {
-        var shape = new ModelShape(CellType.Lstm, Vocab: 10_000, Hidden: 650, Layers: 2);
-        const int batch = 20, steps = 35;
+        const int batch = Ptb650Step.Batch, steps = Ptb650Step.Steps;
         var backend = new TimedBackend(new CpuBackend<float>());
-        var parameters = backend.CreateParameters(shape);
-        ParameterInit.Initialize(parameters, 1111);
-        var model = new LanguageModel(backend, parameters, batch, steps);
-        var random = new Random(5);
-        var inputs = Enumerable.Range(0, batch * steps).Select(_ => random.Next(shape.Vocab)).ToArray();
-        var targets = Enumerable.Range(0, batch * steps).Select(_ => random.Next(shape.Vocab)).ToArray();
+        var step = new Ptb650Step(backend);
         var reg = new Regularization(Dropout: 0.5, DropoutH: 0.4, Alpha: 5, Beta: 2, Seed: 1111);
-        var squaredNorm = backend.Allocate(1);
         int timed = int.TryParse(Environment.GetEnvironmentVariable("ARTAR_PROFILE_STEPS"), out int n) ? n : 8;
 
         var totals = new List<double>();
@@ -41,10 +34,7 @@ public class Ptb650ProfileTests
             backend.CpuTimes.Clear();
             double cpu0 = ProcessCpuSeconds();
             var clock = Stopwatch.StartNew();
-            model.Forward(inputs, targets, steps, reg, s);
-            model.Backward();
-            backend.GradientSquaredNorm(parameters.Gradients, squaredNorm);
-            backend.ClipDecayUpdate(parameters.Weights, parameters.Gradients, squaredNorm, clip: 0.25, lr: 20, weightDecay: 1e-7);
+            step.Run(s, reg);
             double total = clock.Elapsed.TotalSeconds;
             double cpuS = ProcessCpuSeconds() - cpu0;
             if (s < 2) continue;   // warm-up (JIT, buffer pools)
