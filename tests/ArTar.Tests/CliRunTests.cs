@@ -112,6 +112,37 @@ public class CliRunTests
     }
 
     [Test]
+    public void ABpttLongerThanTheDataTrainsAndEvaluates()
+    {
+        // 1000 training tokens at batch 4 are 250 rows; a window never outgrows them, so nothing larger is allocated.
+        string run = Path.Combine(_dir, "long-bptt");
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", run,
+            "--set", "bptt=1000000", "--set", "epochs=1");
+        Assert.That(code, Is.Zero, err);
+        (code, var output, err) = CliTests.Run("eval", run, "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.Zero, err);
+        Assert.That(output, Does.Contain("test perplexity"));
+    }
+
+    [Test]
+    public void AWindowTooLargeForOneTensorIsOneLine()
+    {
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", Path.Combine(_dir, "huge"),
+            "--set", "max_train_tokens=0", "--set", "batch_size=20000", "--set", "bptt=20");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("batch_size 20000 × bptt 20 × vocabulary 10000").And.Contain("lower batch_size or bptt"));
+    }
+
+    [Test]
+    public void AnEvalSplitTooShortForItsBatchNamesTheSplit()
+    {
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", Path.Combine(_dir, "short"),
+            "--set", "max_eval_tokens=5");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("the valid split of").And.Contain("5 tokens, too few for batch size 5"));
+    }
+
+    [Test]
     public void ResumeOfAFolderThatIsNoRunIsOneLine()
     {
         var (code, _, err) = CliTests.Run("train", "--resume", _dir);

@@ -79,9 +79,10 @@ public static class Commands
         var saved = SavedModel.Open(what, a.Get("--data"));
         using var backend = DeviceSelection.Create(device, stderr);
         using var parameters = saved.Load(backend);
-        using var model = new LanguageModel(backend, parameters, saved.Config.EvalBatchSize, saved.Config.Bptt);
         int[] tokens = saved.Corpus!.Split(split);
-        double loss = Trainer.Evaluate(model, new BatchedStream(tokens, saved.Config.EvalBatchSize));
+        var data = new BatchedStream(tokens, saved.Config.EvalBatchSize, $"the {split} split of {saved.Corpus.Folder}");
+        using var model = new LanguageModel(backend, parameters, saved.Config.EvalBatchSize, Math.Min(saved.Config.Bptt, data.Rows - 1));
+        double loss = Trainer.Evaluate(model, data);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{saved.Checkpoint.Path}: {split} perplexity {Math.Exp(loss):F2} (cross-entropy {loss:F4} nats/token, {tokens.Length:N0} tokens, epoch {saved.Checkpoint.Metadata.Epoch})"));
         return Program.Ok;

@@ -137,13 +137,14 @@ public sealed class BatchedStream
     public int Rows { get; }
     public int Columns { get; }
 
-    public BatchedStream(ReadOnlySpan<int> stream, int columns)
+    /// <param name="name">What the stream is, for the error when it is too short ("the valid split of data/ptb").</param>
+    public BatchedStream(ReadOnlySpan<int> stream, int columns, string name = "the split")
     {
         if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns));
         Columns = columns;
         Rows = stream.Length / columns;
         if (Rows < 2)
-            throw new DataException($"the split has {stream.Length} tokens, too few for batch size {columns}; use a smaller batch size or more data");
+            throw new DataException($"{name} has {stream.Length} tokens, too few for batch size {columns}; use a smaller batch size or more data");
         _data = new int[Rows * columns];
         for (int b = 0; b < columns; b++)
             for (int t = 0; t < Rows; t++)
