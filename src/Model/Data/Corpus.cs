@@ -91,20 +91,31 @@ public sealed class Corpus
         };
     }
 
+    // Throws on invalid bytes rather than reading them as U+FFFD words: a binary file is refused, not trained on.
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Each line split on whitespace, plus &lt;eos&gt; — blank lines too, as word_language_model does.</summary>
     public static int[] Tokenize(string path, Vocabulary vocab)
     {
         var ids = new List<int>(1 << 20);
+        int lineNumber = 0;
         try
         {
-            foreach (string line in File.ReadLines(path, Encoding.UTF8))
+            foreach (string line in File.ReadLines(path, StrictUtf8))
             {
+                lineNumber++;
+                if (line.Contains('\0'))
+                    throw new DataException($"{path}: line {lineNumber} holds a NUL byte: a binary file, not a text corpus; is it the right file?");
                 foreach (var word in line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
                     ids.Add(vocab.Add(word));
                 ids.Add(vocab.Add(Vocabulary.EndOfSentence));
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        catch (DecoderFallbackException)
+        {
+            throw new DataException($"{path}: not UTF-8 text (invalid bytes at or after line {lineNumber + 1}); is it the right file?");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DataException($"{path}: cannot read ({e.Message})");
         }
