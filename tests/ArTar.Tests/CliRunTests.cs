@@ -143,6 +143,30 @@ public class CliRunTests
     }
 
     [Test]
+    public void AFileGivenAsARunFolderIsNamedAsOneAndLeftAlone()
+    {
+        string file = Path.Combine(_dir, "notes.txt");
+        File.WriteAllText(file, "keep me");
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", file);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain($"{file} is a file; --run-dir takes a folder"));
+        (code, _, err) = CliTests.Run("train", "--resume", file);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain($"{file} is a file, not a run folder"));
+        Assert.That(File.ReadAllText(file), Is.EqualTo("keep me"));
+    }
+
+    [Test]
+    public void EvalOfAFolderThatIsNoRunIsBadInput()
+    {
+        string folder = Path.Combine(_dir, "empty.safetensors");
+        Directory.CreateDirectory(folder);
+        var (code, _, err) = CliTests.Run("eval", folder, "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("is not a run folder"));
+    }
+
+    [Test]
     public void ResumeOfAFolderThatIsNoRunIsOneLine()
     {
         var (code, _, err) = CliTests.Run("train", "--resume", _dir);

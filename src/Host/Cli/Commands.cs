@@ -154,7 +154,8 @@ public static class Commands
         return Corpus.Load(folder, config.MaxTrainTokens, config.MaxEvalTokens);
     }
 
-    private static RunDirectory OpenRun(string path)
+    /// <summary>An existing run folder; not one is a usage error (exit 2).</summary>
+    internal static RunDirectory OpenRun(string path)
     {
         try { return RunDirectory.Open(path); }
         catch (IOException e) { throw new UsageException($"{e.Message}; give a folder under runs/ made by `artar train`"); }

@@ -21,7 +21,7 @@ internal sealed record SavedModel(RunConfig Config, Checkpoint Checkpoint, Vocab
         string path = what;
         if (Directory.Exists(what))
         {
-            var run = RunDirectory.Open(what);
+            var run = Commands.OpenRun(what);
             path = File.Exists(run.BestCheckpointPath) ? run.BestCheckpointPath : run.LastCheckpointPath;
         }
         if (!File.Exists(path))

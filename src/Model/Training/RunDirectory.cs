@@ -75,7 +75,9 @@ public sealed class RunDirectory
     /// </summary>
     public static RunDirectory CreateAt(string path, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
     {
-        if (System.IO.File.Exists(path) || (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any()))
+        if (System.IO.File.Exists(path))
+            throw new IOException($"{path} is a file; --run-dir takes a folder, new or empty");
+        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
             throw new IOException($"run folder {path} already exists and is not empty; choose another --run-dir, or continue that run with --resume {path}");
         try { Directory.CreateDirectory(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -88,11 +90,18 @@ public sealed class RunDirectory
     private static RunDirectory Initialize(string path, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
     {
         var run = new RunDirectory(path);
-        AtomicFile.WriteAllText(run.ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
         var words = new StringBuilder();
         foreach (string w in vocabulary)
             words.Append(w).Append('\n');
-        AtomicFile.WriteAllText(run.VocabularyPath, words.ToString());
+        try
+        {
+            AtomicFile.WriteAllText(run.ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
+            AtomicFile.WriteAllText(run.VocabularyPath, words.ToString());
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"cannot write into the run folder {path}: {e.Message}", e);
+        }
         return run;
     }
 
@@ -100,7 +109,7 @@ public sealed class RunDirectory
     public static RunDirectory Open(string path)
     {
         if (!Directory.Exists(path))
-            throw new IOException($"run folder {path} does not exist");
+            throw new IOException(System.IO.File.Exists(path) ? $"{path} is a file, not a run folder" : $"run folder {path} does not exist");
         var run = new RunDirectory(path);
         if (!System.IO.File.Exists(run.ConfigPath))
             throw new IOException($"{path} is not a run folder: it has no config.json");
