@@ -83,6 +83,8 @@ public sealed record RunConfig
 
     public static RunConfig Load(string path)
     {
+        if (Directory.Exists(path))
+            throw new ConfigException($"{path}: is a folder; give a config file such as config/ptb-650.json");
         if (!File.Exists(path))
             throw new ConfigException($"{path}: config file not found (give a path such as config/ptb-650.json)");
         string text;
@@ -161,16 +163,18 @@ public sealed record RunConfig
         return (int)d;
     }
 
-    private static long Long(JsonNode v, string where)
-    {
-        if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number && jv.TryGetValue(out long l) && l >= 0) return l;
-        throw new ConfigException($"{where}: expected an integer ≥ 0, got {Show(v)}");
-    }
+    private static long Long(JsonNode v, string where) =>
+        WholeNumber(v) is { } u && u <= long.MaxValue ? (long)u : throw new ConfigException($"{where}: expected an integer ≥ 0, got {Show(v)}");
 
-    private static ulong ULong(JsonNode v, string where)
+    private static ulong ULong(JsonNode v, string where) =>
+        WholeNumber(v) ?? throw new ConfigException($"{where}: expected an integer in [0, 2^64), got {Show(v)}");
+
+    /// <summary>A JSON number that is a whole number ≥ 0: digits up to 2^64 − 1, or an exponent form such as 1e3 up to 2^53 (exact in a double).</summary>
+    private static ulong? WholeNumber(JsonNode v)
     {
-        if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number && jv.TryGetValue(out ulong u)) return u;
-        throw new ConfigException($"{where}: expected an integer in [0, 2^64), got {Show(v)}");
+        if (v is not JsonValue jv || jv.GetValueKind() != JsonValueKind.Number) return null;
+        if (jv.TryGetValue(out ulong u)) return u;
+        return jv.TryGetValue(out double d) && d >= 0 && d <= 9007199254740992.0 && d == Math.Floor(d) ? (ulong)d : null;
     }
 
     private static double Probability(JsonNode v, string where)
