@@ -96,10 +96,12 @@ public sealed record RunConfig
 
     public static RunConfig Parse(string json, string source)
     {
+        if (string.IsNullOrWhiteSpace(json))
+            throw new ConfigException($"{source}: empty; a config is a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
         JsonDocument document;
         try { document = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
         catch (JsonException e)
-        { throw new ConfigException($"{source}: not valid JSON ({e.Message}); fix the file's syntax"); }
+        { throw new ConfigException($"{source}: not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1} ({WithoutPosition(e.Message)}); fix the file's syntax"); }
         using (document)
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
@@ -223,6 +225,10 @@ public sealed record RunConfig
             _ => throw new ConfigException($"{where}: expected one of lstm, gru, rnn, got {Show(v)}"),
         };
     }
+
+    // System.Text.Json ends its messages with " LineNumber: 0 | BytePositionInLine: 1." (0-based); the error says it 1-based.
+    private static string WithoutPosition(string message) =>
+        message.IndexOf(" LineNumber:", StringComparison.Ordinal) is int i and >= 0 ? message[..i] : message;
 
     private static string Show(JsonNode v) => v.ToJsonString() is { Length: > 40 } s ? s[..40] + "…" : v.ToJsonString();
 
