@@ -60,6 +60,7 @@ public class ConfigTests
     [TestCase("""{"alpha": -1}""", "key \"alpha\": expected a number ≥ 0")]
     [TestCase("""{"lr": 0}""", "key \"lr\": expected a number > 0")]
     [TestCase("""{"model": "transformer"}""", "key \"model\": expected one of lstm, gru, rnn")]
+    [TestCase("""{"model": "lstm✓"}""", "key \"model\": expected one of lstm, gru, rnn, got \"lstm✓\"")]
     [TestCase("""{"tied": false}""", "key \"tied\": untied decoders are not implemented")]
     [TestCase("""{"seed": -3}""", "key \"seed\": expected an integer in [0, 2^64)")]
     [TestCase("""{"seed": 2.5e0}""", "key \"seed\": expected an integer in [0, 2^64)")]

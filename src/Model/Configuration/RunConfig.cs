@@ -230,7 +230,14 @@ public sealed record RunConfig
     private static string WithoutPosition(string message) =>
         message.IndexOf(" LineNumber:", StringComparison.Ordinal) is int i and >= 0 ? message[..i] : message;
 
-    private static string Show(JsonNode v) => v.ToJsonString() is { Length: > 40 } s ? s[..40] + "…" : v.ToJsonString();
+    // Relaxed escaping: a value is shown as typed ("ħidden", "١٢"), not as \u escapes.
+    private static readonly JsonSerializerOptions AsTyped = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string Show(JsonNode v)
+    {
+        string s = v.ToJsonString(AsTyped);
+        return s.Length > 40 ? s[..40] + "…" : s;
+    }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Model.ConfigName()} L={Layers} H={Hidden} dp={Dropout} dph={DropoutH} α={Alpha} β={Beta} lr={Lr} clip={Clip} wd={Wdecay} B={BatchSize} T={Bptt} epochs={Epochs} seed={Seed}");
