@@ -166,6 +166,33 @@ public class CliRunTests
         Assert.That(OneLine(err), Does.Contain("is not a run folder"));
     }
 
+    [TestCase("\"window\":\"x\"", "its metadata 'window' is 'x', not a number")]
+    [TestCase("\"window\":\"-\"", "its metadata 'window' is '-', not a number")]
+    [TestCase("\"window\":\"-1\"", "its metadata 'window' is -1, outside this run's 0..32 windows")]
+    [TestCase("\"window\":\"99\"", "its metadata 'window' is 99, outside this run's 0..32 windows")]
+    public void ResumeFromDamagedTrainerMetadataIsOneLineAndLeavesTheRun(string damaged, string expected)
+    {
+        // The finished run's last.safetensors holds "window":"0"; the header's length (first 8 bytes) follows the edit.
+        string copy = Path.Combine(_dir, "damaged-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(copy);
+        foreach (var f in Directory.GetFiles(_run)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        string last = Path.Combine(copy, "last.safetensors");
+        byte[] bytes = File.ReadAllBytes(last);
+        byte[] original = System.Text.Encoding.ASCII.GetBytes("\"window\":\"0\"");
+        int at = bytes.AsSpan().IndexOf(original);
+        Assert.That(at, Is.GreaterThan(0));
+        byte[] edit = System.Text.Encoding.ASCII.GetBytes(damaged);
+        bytes = [.. bytes[..at], .. edit, .. bytes[(at + original.Length)..]];
+        ulong headerLength = BitConverter.ToUInt64(bytes, 0) + (ulong)(edit.Length - original.Length);
+        BitConverter.GetBytes(headerLength).CopyTo(bytes, 0);
+        File.WriteAllBytes(last, bytes);
+
+        var (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "epochs=3", "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.StartWith($"error: checkpoint {last}: ").And.Contain(expected));
+        Assert.That(File.ReadAllBytes(last), Is.EqualTo(bytes));
+    }
+
     [Test]
     public void ResumeOfAFolderThatIsNoRunIsOneLine()
     {

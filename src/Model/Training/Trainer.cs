@@ -113,15 +113,18 @@ public sealed class Trainer : IDisposable
         _state = new State
         {
             Epoch = m.Epoch,
-            Window = Extra(last, "window", int.Parse),
+            Window = Extra<int>(last, "window"),
             Step = m.Step,
             Lr = m.Lr,
             BestValidLoss = m.BestValidLoss,
-            BestEpoch = Extra(last, "best_epoch", int.Parse),
+            BestEpoch = Extra<int>(last, "best_epoch"),
             Seconds = m.Seconds,
-            EpochCeSum = Extra(last, "epoch_ce_sum", s => double.Parse(s, CultureInfo.InvariantCulture)),
-            EpochRows = Extra(last, "epoch_rows", long.Parse),
+            EpochCeSum = Extra<double>(last, "epoch_ce_sum"),
+            EpochRows = Extra<long>(last, "epoch_rows"),
         };
+        int windows = _trainData.WindowCount(_config.Bptt);
+        if (_state.Window < 0 || _state.Window > windows)
+            throw new CheckpointException(last.Path, $"its metadata 'window' is {_state.Window}, outside this run's 0..{windows} windows an epoch, so it cannot be resumed");
         _train.ResetState();
         for (int l = 0; l < Shape.Layers; l++)
         {
@@ -317,9 +320,13 @@ public sealed class Trainer : IDisposable
 
     private static string CellName(int layer) => $"{Checkpoint.StatePrefix}c_l{layer}";
 
-    private static T Extra<T>(Checkpoint c, string key, Func<string, T> parse) =>
-        c.Metadata.Extra.TryGetValue(key, out string? v) ? parse(v)
-            : throw new CheckpointException(c.Path, $"its metadata has no '{key}': it was not written by the ArTar trainer, so it cannot be resumed");
+    private static T Extra<T>(Checkpoint c, string key) where T : ISpanParsable<T>
+    {
+        if (!c.Metadata.Extra.TryGetValue(key, out string? v))
+            throw new CheckpointException(c.Path, $"its metadata has no '{key}': it was not written by the ArTar trainer, so it cannot be resumed");
+        return T.TryParse(v, CultureInfo.InvariantCulture, out T? value) ? value
+            : throw new CheckpointException(c.Path, $"its metadata '{key}' is '{v}', not a number: the file is damaged, so it cannot be resumed");
+    }
 
     private static string Invariant<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
 
