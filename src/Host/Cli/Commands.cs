@@ -34,9 +34,9 @@ public static class Commands
                     throw new UsageException($"artar train --resume: --set {assignment}: only epochs may change when a run is resumed");
                 config = config.WithOverride(assignment);
             }
-            corpus = LoadCorpus(config, a.Get("--data"));
             if (!File.Exists(run.LastCheckpointPath))
                 throw new UsageException($"artar train --resume {resume}: {run.LastCheckpointPath} does not exist (the run never finished a step); start it anew");
+            corpus = LoadCorpus(config, a.Get("--data"));
         }
         else
         {
