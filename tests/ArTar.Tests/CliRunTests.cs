@@ -131,6 +131,7 @@ public class CliRunTests
             "--set", "max_train_tokens=0", "--set", "batch_size=20000", "--set", "bptt=20");
         Assert.That(code, Is.EqualTo(Program.BadInput));
         Assert.That(OneLine(err), Does.Contain("batch_size 20000 × bptt 20 × vocabulary 10000").And.Contain("lower batch_size or bptt"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "huge")), Is.False, "a run folder no run started in is removed");
     }
 
     [Test]
@@ -140,6 +141,7 @@ public class CliRunTests
             "--set", "max_eval_tokens=5");
         Assert.That(code, Is.EqualTo(Program.BadInput));
         Assert.That(OneLine(err), Does.Contain("the valid split of").And.Contain("5 tokens, too few for batch size 5"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "short")), Is.False, "a run folder no run started in is removed");
     }
 
     [Test]

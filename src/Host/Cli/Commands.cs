@@ -51,8 +51,9 @@ public static class Commands
             catch (IOException e) { throw new UsageException(e.Message); }
         }
 
-        using var backend = DeviceSelection.Create(device, stderr);
-        using var trainer = new Trainer(config, corpus, backend, run, ProgressReporter.ForConsole(config.LogInterval), DeviceSelection.Describe(backend));
+        bool newRun = resume is null;
+        using var backend = StartOrDiscard(() => DeviceSelection.Create(device, stderr), run, newRun);
+        using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run, ProgressReporter.ForConsole(config.LogInterval), DeviceSelection.Describe(backend)), run, newRun);
         if (resume is not null) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
 
         // Ctrl-C and SIGTERM finish the current step, write last.safetensors and exit (resume with --resume).
@@ -137,6 +138,13 @@ public static class Commands
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
         var options = new DownloadOptions { Mirror = mirror };
         return DataDownloader.GetAsync(a.Positionals[1], a.Get("--data") ?? "data", stderr, options, cancel.Token).GetAwaiter().GetResult();
+    }
+
+    /// <summary>A step of starting a run; when it fails, a new run folder is removed so that it does not block the same --run-dir next time.</summary>
+    private static T StartOrDiscard<T>(Func<T> start, RunDirectory run, bool newRun)
+    {
+        try { return start(); }
+        catch when (newRun) { run.DiscardUnstarted(); throw; }
     }
 
     /// <summary>The config file, then each --set in order.</summary>

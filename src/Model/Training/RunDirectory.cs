@@ -146,6 +146,22 @@ public sealed class RunDirectory
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    /// <summary>
+    /// Removes a run folder that a run could not start in (bad input found after it was made): its config.json and
+    /// vocab.txt, then the folder if nothing else is in it. Anything else in it is left alone.
+    /// </summary>
+    public void DiscardUnstarted()
+    {
+        try
+        {
+            System.IO.File.Delete(ConfigPath);
+            System.IO.File.Delete(VocabularyPath);
+            if (!Directory.EnumerateFileSystemEntries(Path).Any())
+                Directory.Delete(Path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // litter at worst; the run's error matters more
+    }
+
     private string File(string name) => System.IO.Path.Combine(Path, name);
 
     private static bool TryCreateNew(string path)
