@@ -47,14 +47,14 @@ public static class DeviceSelection
             {
                 var found = probe(0);
                 if (!found.Available)
-                    throw new DeviceException(OneLine($"--device cuda: {found}. Fix that, or run with --device cpu (or auto) to run on the CPU"));
+                    throw new DeviceException(OneLine($"--device cuda: {found}. Fix that, or use --device cpu (or auto) to run on the CPU"));
                 try
                 {
                     return cuda();
                 }
                 catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
                 {
-                    throw new DeviceException(OneLine($"--device cuda: the CUDA backend did not start: {e.Message}. Run with --device cpu to run on the CPU"));
+                    throw new DeviceException(OneLine($"--device cuda: the CUDA backend did not start: {e.Message}. Use --device cpu to run on the CPU"));
                 }
             }
             default:

@@ -120,6 +120,22 @@ public class CorpusTests
     }
 
     [Test]
+    public void AVocabularyWithAWordTwiceIsRefusedNamingTheFile()
+    {
+        Assert.That(Assert.Throws<DataException>(() => Vocabulary.FromWords(["a", "b", "a"]))!.Message, Does.Contain("the word \"a\" appears twice"));
+        string dir = TestData.TempFolder();
+        try
+        {
+            string path = Path.Combine(dir, "vocab.txt");
+            File.WriteAllText(path, "<eos>\nthe\n<eos>\n");
+            Assert.That(Assert.Throws<DataException>(() => Vocabulary.Load(path))!.Message, Does.StartWith($"{path}: the word \"<eos>\" appears twice"));
+            File.WriteAllText(path, "<eos>\nthe\ncat\n");
+            Assert.That(Vocabulary.Load(path).Words, Is.EqualTo(new[] { "<eos>", "the", "cat" }));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
     public void DataFolderPrecedenceIsCliThenEnvironmentThenConfig()
     {
         Assert.That(Corpus.ResolveFolder("data/ptb", null, null), Is.EqualTo("data/ptb"));

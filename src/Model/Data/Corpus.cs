@@ -32,13 +32,28 @@ public sealed class Vocabulary
 
     public bool TryGetId(string word, out int id) => _ids.TryGetValue(word, out id);
 
-    public static Vocabulary FromWords(IEnumerable<string> words)
+    public static Vocabulary FromWords(IEnumerable<string> words) => FromWords(words, "vocabulary");
+
+    private static Vocabulary FromWords(IEnumerable<string> words, string source)
     {
         var v = new Vocabulary();
         foreach (var w in words)
-            if (v.Add(w) != v.Count - 1)
-                throw new DataException($"vocabulary: the word \"{w}\" appears twice");
+        {
+            int next = v.Count;
+            if (v.Add(w) != next)
+                throw new DataException($"{source}: the word \"{w}\" appears twice; a vocabulary lists each word once");
+        }
         return v;
+    }
+
+    /// <summary>A run's vocab.txt: one word per line, in id order.</summary>
+    public static Vocabulary Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path, Encoding.UTF8); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new DataException($"{path}: cannot read the vocabulary ({e.Message})"); }
+        return FromWords(text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n'), path);
     }
 
     /// <summary>SHA-256 of the words joined by '\n': identifies the vocabulary a checkpoint was trained with.</summary>

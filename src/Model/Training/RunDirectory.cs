@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ArTar.Data;
 
 namespace ArTar.Training;
 
@@ -117,11 +118,7 @@ public sealed class RunDirectory
     }
 
     /// <summary>The words of vocab.txt in id order.</summary>
-    public IReadOnlyList<string> ReadVocabulary()
-    {
-        string text = System.IO.File.ReadAllText(VocabularyPath);
-        return text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n');
-    }
+    public IReadOnlyList<string> ReadVocabulary() => Vocabulary.Load(VocabularyPath).Words;
 
     /// <summary>Redraws curves.png from every epoch line of metrics.jsonl; nothing before the first epoch ends.</summary>
     public void WriteCurves(string title)
