@@ -135,6 +135,16 @@ public class CliRunTests
     }
 
     [Test]
+    public void AModelTooLargeForOneArenaIsOneLine()
+    {
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", Path.Combine(_dir, "wide"),
+            "--set", "hidden=65536");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("gru with hidden 65536, layers 2 and vocabulary 10000 has").And.Contain("lower hidden or layers"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "wide")), Is.False);
+    }
+
+    [Test]
     public void AnEvalSplitTooShortForItsBatchNamesTheSplit()
     {
         var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", Path.Combine(_dir, "short"),

@@ -76,6 +76,9 @@ public sealed class Trainer : IDisposable
         // No window runs past its stream's last row: a bptt longer than the data allocates only what a window can use.
         int trainSteps = Math.Min(config.Bptt, _trainData.Rows - 1);
         int evalSteps = Math.Min(config.Bptt, Math.Max(_validData.Rows, _testData.Rows) - 1);
+        if (shape.ParameterCount > Array.MaxLength)
+            throw new ConfigException(string.Create(CultureInfo.InvariantCulture,
+                $"{config.Source}: {config.Model.ConfigName()} with hidden {shape.Hidden}, layers {shape.Layers} and vocabulary {shape.Vocab} has {shape.ParameterCount:N0} parameters, more than {Array.MaxLength:N0} in one arena; lower hidden or layers"));
         CheckWindowFits(config, shape, config.BatchSize, trainSteps, "batch_size");
         CheckWindowFits(config, shape, config.EvalBatchSize, evalSteps, "eval_batch_size");
         _parameters = backend.CreateParameters(shape);
