@@ -109,6 +109,10 @@ public class CliRunTests
         (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "alpha=3");
         Assert.That(code, Is.EqualTo(Program.BadInput));
         Assert.That(OneLine(err), Does.Contain("only epochs may change"));
+        // Spaces around the key are read as any --set reads them: epochs still, so the run goes on (a 4th epoch).
+        (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", " epochs = 4", "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.Zero, err);
+        Assert.That(RunDirectory.Open(copy).Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3, 4 }));
     }
 
     [Test]

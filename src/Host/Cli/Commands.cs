@@ -30,9 +30,11 @@ public static class Commands
             config = RunConfig.Load(run.ConfigPath) with { Name = ConfigName(run) };
             foreach (var assignment in a.All("--set"))
             {
-                if (!assignment.StartsWith("epochs=", StringComparison.Ordinal))
+                // Read as any --set is (" epochs = 5" too); then only a change of epochs is let through.
+                var updated = config.WithOverride(assignment);
+                if (updated with { Epochs = config.Epochs, Source = config.Source } != config)
                     throw new UsageException($"artar train --resume: --set {assignment}: only epochs may change when a run is resumed");
-                config = config.WithOverride(assignment);
+                config = updated;
             }
             if (!File.Exists(run.LastCheckpointPath))
                 throw new UsageException($"artar train --resume {resume}: {run.LastCheckpointPath} does not exist (the run never finished a step); start it anew");
