@@ -137,9 +137,16 @@ public static class Commands
         if (a.Get("--mirror") is { } m && (!Uri.TryCreate(m, UriKind.Absolute, out mirror) || mirror.Scheme is not ("http" or "https")))
             throw new UsageException($"artar data get: --mirror {m}: expected an http(s) URL serving <corpus>/<split>.txt");
         using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        var options = new DownloadOptions { Mirror = mirror };
-        return DataDownloader.GetAsync(a.Positionals[1], a.Get("--data") ?? "data", stderr, options, cancel.Token).GetAwaiter().GetResult();
+        // Removed again at the end, as in Train: tests run commands in one process, and a handler left behind would
+        // cancel a disposed source on a later Ctrl-C.
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var options = new DownloadOptions { Mirror = mirror };
+            return DataDownloader.GetAsync(a.Positionals[1], a.Get("--data") ?? "data", stderr, options, cancel.Token).GetAwaiter().GetResult();
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
     }
 
     /// <summary>A step of starting a run; when it fails, a new run folder is removed so that it does not block the same --run-dir next time.</summary>
