@@ -30,7 +30,7 @@ public static class DeviceSelection
                 var found = probe(0);
                 if (!found.Available)
                 {
-                    notices.WriteLine(OneLine($"{found}; training on the CPU"));
+                    notices.WriteLine(OneLine($"{found}; running on the CPU"));
                     return new CpuBackend<float>();
                 }
                 try
@@ -39,7 +39,7 @@ public static class DeviceSelection
                 }
                 catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
                 {
-                    notices.WriteLine(OneLine($"CUDA backend did not start: {e.Message}; training on the CPU"));
+                    notices.WriteLine(OneLine($"CUDA backend did not start: {e.Message}; running on the CPU"));
                     return new CpuBackend<float>();
                 }
             }
@@ -47,14 +47,14 @@ public static class DeviceSelection
             {
                 var found = probe(0);
                 if (!found.Available)
-                    throw new DeviceException(OneLine($"--device cuda: {found}. Fix that, or run with --device cpu (or auto) to train on the CPU"));
+                    throw new DeviceException(OneLine($"--device cuda: {found}. Fix that, or use --device cpu (or auto) to run on the CPU"));
                 try
                 {
                     return cuda();
                 }
                 catch (Exception e) when (e is CudaException or DllNotFoundException or EntryPointNotFoundException or InvalidOperationException or TypeInitializationException)
                 {
-                    throw new DeviceException(OneLine($"--device cuda: the CUDA backend did not start: {e.Message}. Run with --device cpu to train on the CPU"));
+                    throw new DeviceException(OneLine($"--device cuda: the CUDA backend did not start: {e.Message}. Use --device cpu to run on the CPU"));
                 }
             }
             default:

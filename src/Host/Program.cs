@@ -28,7 +28,8 @@ public static class Program
             stderr.WriteLine($"error: {e.Message}");
             return BadInput;
         }
-        catch (Exception e) when (e is TrainingException or IOException)
+        // UnauthorizedAccessException is no IOException: a read-only run or data folder must still be one line.
+        catch (Exception e) when (e is TrainingException or IOException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"error: {e.Message}");
             return Failed;

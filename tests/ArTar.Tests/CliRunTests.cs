@@ -109,6 +109,104 @@ public class CliRunTests
         (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "alpha=3");
         Assert.That(code, Is.EqualTo(Program.BadInput));
         Assert.That(OneLine(err), Does.Contain("only epochs may change"));
+        // Spaces around the key are read as any --set reads them: epochs still, so the run goes on (a 4th epoch).
+        (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", " epochs = 4", "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.Zero, err);
+        Assert.That(RunDirectory.Open(copy).Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3, 4 }));
+    }
+
+    [Test]
+    public void ABpttLongerThanTheDataTrainsAndEvaluates()
+    {
+        // 1000 training tokens at batch 4 are 250 rows; a window never outgrows them, so nothing larger is allocated.
+        string run = Path.Combine(_dir, "long-bptt");
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", run,
+            "--set", "bptt=1000000", "--set", "epochs=1");
+        Assert.That(code, Is.Zero, err);
+        (code, var output, err) = CliTests.Run("eval", run, "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.Zero, err);
+        Assert.That(output, Does.Contain("test perplexity"));
+    }
+
+    [Test]
+    public void AWindowTooLargeForOneTensorIsOneLine()
+    {
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", Path.Combine(_dir, "huge"),
+            "--set", "max_train_tokens=0", "--set", "batch_size=20000", "--set", "bptt=20");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("batch_size 20000 × bptt 20 × vocabulary 10000").And.Contain("lower batch_size or bptt"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "huge")), Is.False, "a run folder no run started in is removed");
+    }
+
+    [Test]
+    public void AModelTooLargeForOneArenaIsOneLine()
+    {
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", Path.Combine(_dir, "wide"),
+            "--set", "hidden=65536");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("gru with hidden 65536, layers 2 and vocabulary 10000 has").And.Contain("lower hidden or layers"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "wide")), Is.False);
+    }
+
+    [Test]
+    public void AnEvalSplitTooShortForItsBatchNamesTheSplit()
+    {
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", Path.Combine(_dir, "short"),
+            "--set", "max_eval_tokens=5");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("the valid split of").And.Contain("5 tokens, too few for batch size 5"));
+        Assert.That(Directory.Exists(Path.Combine(_dir, "short")), Is.False, "a run folder no run started in is removed");
+    }
+
+    [Test]
+    public void AFileGivenAsARunFolderIsNamedAsOneAndLeftAlone()
+    {
+        string file = Path.Combine(_dir, "notes.txt");
+        File.WriteAllText(file, "keep me");
+        var (code, _, err) = CliTests.Run("train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", file);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain($"{file} is a file; --run-dir takes a folder"));
+        (code, _, err) = CliTests.Run("train", "--resume", file);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain($"{file} is a file, not a run folder"));
+        Assert.That(File.ReadAllText(file), Is.EqualTo("keep me"));
+    }
+
+    [Test]
+    public void EvalOfAFolderThatIsNoRunIsBadInput()
+    {
+        string folder = Path.Combine(_dir, "empty.safetensors");
+        Directory.CreateDirectory(folder);
+        var (code, _, err) = CliTests.Run("eval", folder, "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("is not a run folder"));
+    }
+
+    [TestCase("\"window\":\"x\"", "its metadata 'window' is 'x', not a number")]
+    [TestCase("\"window\":\"-\"", "its metadata 'window' is '-', not a number")]
+    [TestCase("\"window\":\"-1\"", "its metadata 'window' is -1, outside this run's 0..32 windows")]
+    [TestCase("\"window\":\"99\"", "its metadata 'window' is 99, outside this run's 0..32 windows")]
+    public void ResumeFromDamagedTrainerMetadataIsOneLineAndLeavesTheRun(string damaged, string expected)
+    {
+        // The finished run's last.safetensors holds "window":"0"; the header's length (first 8 bytes) follows the edit.
+        string copy = Path.Combine(_dir, "damaged-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(copy);
+        foreach (var f in Directory.GetFiles(_run)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        string last = Path.Combine(copy, "last.safetensors");
+        byte[] bytes = File.ReadAllBytes(last);
+        byte[] original = System.Text.Encoding.ASCII.GetBytes("\"window\":\"0\"");
+        int at = bytes.AsSpan().IndexOf(original);
+        Assert.That(at, Is.GreaterThan(0));
+        byte[] edit = System.Text.Encoding.ASCII.GetBytes(damaged);
+        bytes = [.. bytes[..at], .. edit, .. bytes[(at + original.Length)..]];
+        ulong headerLength = BitConverter.ToUInt64(bytes, 0) + (ulong)(edit.Length - original.Length);
+        BitConverter.GetBytes(headerLength).CopyTo(bytes, 0);
+        File.WriteAllBytes(last, bytes);
+
+        var (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "epochs=3", "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.StartWith($"error: checkpoint {last}: ").And.Contain(expected));
+        Assert.That(File.ReadAllBytes(last), Is.EqualTo(bytes));
     }
 
     [Test]

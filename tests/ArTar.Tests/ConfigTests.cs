@@ -60,18 +60,25 @@ public class ConfigTests
     [TestCase("""{"alpha": -1}""", "key \"alpha\": expected a number ≥ 0")]
     [TestCase("""{"lr": 0}""", "key \"lr\": expected a number > 0")]
     [TestCase("""{"model": "transformer"}""", "key \"model\": expected one of lstm, gru, rnn")]
+    [TestCase("""{"model": "lstm✓"}""", "key \"model\": expected one of lstm, gru, rnn, got \"lstm✓\"")]
     [TestCase("""{"tied": false}""", "key \"tied\": untied decoders are not implemented")]
     [TestCase("""{"seed": -3}""", "key \"seed\": expected an integer in [0, 2^64)")]
+    [TestCase("""{"seed": 2.5e0}""", "key \"seed\": expected an integer in [0, 2^64)")]
+    [TestCase("""{"seed": 1e300}""", "key \"seed\": expected an integer in [0, 2^64)")]
+    [TestCase("""{"max_train_tokens": 1e30}""", "key \"max_train_tokens\": expected an integer ≥ 0")]
     [TestCase("""{"epochs": null}""", "key \"epochs\": null is not allowed")]
     [TestCase("""[1, 2]""", "must be a JSON object")]
     [TestCase("""{"epochs": 3, "epochs": 4}""", "key \"epochs\": appears twice")]
-    [TestCase("""{"hidden": 650,,}""", "not valid JSON")]
+    [TestCase("""{"hidden": 650,,}""", "not valid JSON at line 1, byte 16")]
+    [TestCase("{\"hidden\": 650,\n  \"alpha\": }", "not valid JSON at line 2, byte 12")]
+    [TestCase("", "empty; a config is a JSON object")]
+    [TestCase(" \n ", "empty; a config is a JSON object")]
     public void BadConfigIsOneLineNamingTheFileAndKey(string json, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => RunConfig.Parse(json, "cfg/bad.json"))!;
         Assert.That(e.Message, Does.StartWith("cfg/bad.json: "));
         Assert.That(e.Message, Does.Contain(expected));
-        Assert.That(e.Message, Does.Not.Contain('\n'));
+        Assert.That(e.Message, Does.Not.Contain('\n').And.Not.Contain("LineNumber"));
     }
 
     [Test]
@@ -81,6 +88,26 @@ public class ConfigTests
         Assert.That((c.Alpha, c.Model, c.Data), Is.EqualTo((2.0, CellType.Gru, "/tmp/d")));
         Assert.That(Assert.Throws<ConfigException>(() => c.WithOverride("beta=-2"))!.Message, Does.StartWith("--set beta: expected a number ≥ 0"));
         Assert.That(Assert.Throws<ConfigException>(() => c.WithOverride("beta"))!.Message, Does.Contain("expected key=value"));
+    }
+
+    [Test]
+    public void WholeNumbersInExponentFormAreIntegersForEveryIntegerKey()
+    {
+        // `--set seed=1e3` and {"hidden": 1e2} mean the same whole numbers whatever the key's integer width.
+        var c = RunConfig.Parse("""{"hidden": 1e2, "max_train_tokens": 2e5, "seed": 1e3}""", "x.json").WithOverride("max_eval_tokens=3E4");
+        Assert.That((c.Hidden, c.MaxTrainTokens, c.Seed, c.MaxEvalTokens), Is.EqualTo((100, 200000L, 1000UL, 30000L)));
+    }
+
+    [Test]
+    public void AFolderGivenAsTheConfigIsNamedAsOne()
+    {
+        string dir = TestData.TempFolder();
+        try
+        {
+            var e = Assert.Throws<ConfigException>(() => RunConfig.Load(dir))!;
+            Assert.That(e.Message, Is.EqualTo($"{dir}: is a folder; give a config file such as config/ptb-650.json"));
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Test]

@@ -103,6 +103,39 @@ public class CorpusTests
     }
 
     [Test]
+    public void ABinaryFileIsRefusedNotTrainedOn()
+    {
+        string dir = TestData.TempFolder();
+        try
+        {
+            string path = Path.Combine(dir, "train.txt");
+            File.WriteAllBytes(path, [(byte)'a', (byte)' ', (byte)'b', (byte)'\n', 0xC3, 0x28, (byte)'\n']);   // 0xC3 0x28: not UTF-8
+            var e1 = Assert.Throws<DataException>(() => Corpus.Tokenize(path, new Vocabulary()))!;
+            Assert.That(e1.Message, Does.StartWith(path).And.Contain("not UTF-8 text"));
+            File.WriteAllBytes(path, [(byte)'M', (byte)'Z', 0, 0, (byte)'\n']);
+            var e2 = Assert.Throws<DataException>(() => Corpus.Tokenize(path, new Vocabulary()))!;
+            Assert.That(e2.Message, Does.Contain("line 1 holds a NUL byte"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
+    public void AVocabularyWithAWordTwiceIsRefusedNamingTheFile()
+    {
+        Assert.That(Assert.Throws<DataException>(() => Vocabulary.FromWords(["a", "b", "a"]))!.Message, Does.Contain("the word \"a\" appears twice"));
+        string dir = TestData.TempFolder();
+        try
+        {
+            string path = Path.Combine(dir, "vocab.txt");
+            File.WriteAllText(path, "<eos>\nthe\n<eos>\n");
+            Assert.That(Assert.Throws<DataException>(() => Vocabulary.Load(path))!.Message, Does.StartWith($"{path}: the word \"<eos>\" appears twice"));
+            File.WriteAllText(path, "<eos>\nthe\ncat\n");
+            Assert.That(Vocabulary.Load(path).Words, Is.EqualTo(new[] { "<eos>", "the", "cat" }));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
     public void DataFolderPrecedenceIsCliThenEnvironmentThenConfig()
     {
         Assert.That(Corpus.ResolveFolder("data/ptb", null, null), Is.EqualTo("data/ptb"));

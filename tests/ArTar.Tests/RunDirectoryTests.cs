@@ -42,6 +42,19 @@ public class RunDirectoryTests
     }
 
     [Test]
+    public void DiscardUnstartedRemovesOnlyWhatCreateWrote()
+    {
+        RunDirectory empty = NewRun();
+        empty.DiscardUnstarted();
+        Assert.That(Directory.Exists(empty.Path), Is.False);
+
+        RunDirectory other = NewRun();
+        File.WriteAllText(Path.Combine(other.Path, "notes.txt"), "keep");
+        other.DiscardUnstarted();
+        Assert.That(Directory.GetFiles(other.Path).Select(Path.GetFileName), Is.EqualTo(new[] { "notes.txt" }));
+    }
+
+    [Test]
     public void OpenRefusesAFolderThatIsNotARun()
     {
         Assert.Throws<IOException>(() => RunDirectory.Open(Path.Combine(_root, "nope")));

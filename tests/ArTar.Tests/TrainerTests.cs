@@ -152,5 +152,8 @@ public class TrainerTests
         Assert.That(words, Has.None.EqualTo("<eos>").And.None.EqualTo("<unk>"));
         Assert.That(TextGenerator.Sample(backend, parameters, corpus.Vocabulary, 40, 1.0, seed: 3), Is.EqualTo(words), "same seed, same text");
         Assert.That(TextGenerator.Sample(backend, parameters, corpus.Vocabulary, 40, 1.0, seed: 4), Is.Not.EqualTo(words));
+        // The smallest temperature (1/T overflows) is greedy decoding, as a small one is: the seed no longer matters.
+        var greedy = TextGenerator.Sample(backend, parameters, corpus.Vocabulary, 10, 1e-6, seed: 3).ToList();
+        Assert.That(TextGenerator.Sample(backend, parameters, corpus.Vocabulary, 10, double.Epsilon, seed: 4), Is.EqualTo(greedy));
     }
 }

@@ -27,19 +27,15 @@ public sealed class Arguments
                 parsed.Positionals.Add(a);
                 continue;
             }
-            string name = a, value;
+            // --name value, or --name=value.
             int eq = a.IndexOf('=');
-            if (eq > 0) { name = a[..eq]; value = a[(eq + 1)..]; }
-            else
-            {
-                if (!valued.Contains(name))
-                    throw new UsageException($"artar {command}: unknown option {name}; see `artar {command} --help`");
-                if (i + 1 >= args.Count)
-                    throw new UsageException($"artar {command}: option {name} needs a value; see `artar {command} --help`");
-                value = args[++i];
-            }
+            string name = eq > 0 ? a[..eq] : a;
             if (!valued.Contains(name))
                 throw new UsageException($"artar {command}: unknown option {name}; see `artar {command} --help`");
+            string value;
+            if (eq > 0) value = a[(eq + 1)..];
+            else if (i + 1 < args.Count) value = args[++i];
+            else throw new UsageException($"artar {command}: option {name} needs a value; see `artar {command} --help`");
             if (!parsed._options.TryGetValue(name, out var list))
                 parsed._options[name] = list = [];
             else if (repeatable is null || !repeatable.Contains(name))

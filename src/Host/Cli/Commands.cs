@@ -30,13 +30,15 @@ public static class Commands
             config = RunConfig.Load(run.ConfigPath) with { Name = ConfigName(run) };
             foreach (var assignment in a.All("--set"))
             {
-                if (!assignment.StartsWith("epochs=", StringComparison.Ordinal))
+                // Read as any --set is (" epochs = 5" too); then only a change of epochs is let through.
+                var updated = config.WithOverride(assignment);
+                if (updated with { Epochs = config.Epochs, Source = config.Source } != config)
                     throw new UsageException($"artar train --resume: --set {assignment}: only epochs may change when a run is resumed");
-                config = config.WithOverride(assignment);
+                config = updated;
             }
-            corpus = LoadCorpus(config, a.Get("--data"));
             if (!File.Exists(run.LastCheckpointPath))
                 throw new UsageException($"artar train --resume {resume}: {run.LastCheckpointPath} does not exist (the run never finished a step); start it anew");
+            corpus = LoadCorpus(config, a.Get("--data"));
         }
         else
         {
@@ -51,8 +53,9 @@ public static class Commands
             catch (IOException e) { throw new UsageException(e.Message); }
         }
 
-        using var backend = DeviceSelection.Create(device, stderr);
-        using var trainer = new Trainer(config, corpus, backend, run, ProgressReporter.ForConsole(config.LogInterval), DeviceSelection.Describe(backend));
+        bool newRun = resume is null;
+        using var backend = StartOrDiscard(() => DeviceSelection.Create(device, stderr), run, newRun);
+        using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run, ProgressReporter.ForConsole(config.LogInterval), DeviceSelection.Describe(backend)), run, newRun);
         if (resume is not null) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
 
         // Ctrl-C and SIGTERM finish the current step, write last.safetensors and exit (resume with --resume).
@@ -79,9 +82,10 @@ public static class Commands
         var saved = SavedModel.Open(what, a.Get("--data"));
         using var backend = DeviceSelection.Create(device, stderr);
         using var parameters = saved.Load(backend);
-        using var model = new LanguageModel(backend, parameters, saved.Config.EvalBatchSize, saved.Config.Bptt);
         int[] tokens = saved.Corpus!.Split(split);
-        double loss = Trainer.Evaluate(model, new BatchedStream(tokens, saved.Config.EvalBatchSize));
+        var data = new BatchedStream(tokens, saved.Config.EvalBatchSize, $"the {split} split of {saved.Corpus.Folder}");
+        using var model = new LanguageModel(backend, parameters, saved.Config.EvalBatchSize, Math.Min(saved.Config.Bptt, data.Rows - 1));
+        double loss = Trainer.Evaluate(model, data);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{saved.Checkpoint.Path}: {split} perplexity {Math.Exp(loss):F2} (cross-entropy {loss:F4} nats/token, {tokens.Length:N0} tokens, epoch {saved.Checkpoint.Metadata.Epoch})"));
         return Program.Ok;
@@ -133,9 +137,23 @@ public static class Commands
         if (a.Get("--mirror") is { } m && (!Uri.TryCreate(m, UriKind.Absolute, out mirror) || mirror.Scheme is not ("http" or "https")))
             throw new UsageException($"artar data get: --mirror {m}: expected an http(s) URL serving <corpus>/<split>.txt");
         using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        var options = new DownloadOptions { Mirror = mirror };
-        return DataDownloader.GetAsync(a.Positionals[1], a.Get("--data") ?? "data", stderr, options, cancel.Token).GetAwaiter().GetResult();
+        // Removed again at the end, as in Train: tests run commands in one process, and a handler left behind would
+        // cancel a disposed source on a later Ctrl-C.
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var options = new DownloadOptions { Mirror = mirror };
+            return DataDownloader.GetAsync(a.Positionals[1], a.Get("--data") ?? "data", stderr, options, cancel.Token).GetAwaiter().GetResult();
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
+    /// <summary>A step of starting a run; when it fails, a new run folder is removed so that it does not block the same --run-dir next time.</summary>
+    private static T StartOrDiscard<T>(Func<T> start, RunDirectory run, bool newRun)
+    {
+        try { return start(); }
+        catch when (newRun) { run.DiscardUnstarted(); throw; }
     }
 
     /// <summary>The config file, then each --set in order.</summary>
@@ -153,7 +171,8 @@ public static class Commands
         return Corpus.Load(folder, config.MaxTrainTokens, config.MaxEvalTokens);
     }
 
-    private static RunDirectory OpenRun(string path)
+    /// <summary>An existing run folder; not one is a usage error (exit 2).</summary>
+    internal static RunDirectory OpenRun(string path)
     {
         try { return RunDirectory.Open(path); }
         catch (IOException e) { throw new UsageException($"{e.Message}; give a folder under runs/ made by `artar train`"); }

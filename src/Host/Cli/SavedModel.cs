@@ -21,7 +21,7 @@ internal sealed record SavedModel(RunConfig Config, Checkpoint Checkpoint, Vocab
         string path = what;
         if (Directory.Exists(what))
         {
-            var run = RunDirectory.Open(what);
+            var run = Commands.OpenRun(what);
             path = File.Exists(run.BestCheckpointPath) ? run.BestCheckpointPath : run.LastCheckpointPath;
         }
         if (!File.Exists(path))
@@ -32,7 +32,7 @@ internal sealed record SavedModel(RunConfig Config, Checkpoint Checkpoint, Vocab
         Corpus? corpus = needCorpus ? Commands.LoadCorpus(config, cliData) : null;
         string vocabFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "vocab.txt");
         var vocabulary = corpus?.Vocabulary
-            ?? (File.Exists(vocabFile) ? Vocabulary.FromWords(File.ReadAllText(vocabFile).TrimEnd('\n').Split('\n'))
+            ?? (File.Exists(vocabFile) ? Vocabulary.Load(vocabFile)
                                        : Commands.LoadCorpus(config, cliData).Vocabulary);
         checkpoint.CheckMatches(checkpoint.Metadata.Model, Checkpoint.VocabularySha256(vocabulary.Words));
         return new SavedModel(config, checkpoint, vocabulary, corpus);

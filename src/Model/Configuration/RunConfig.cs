@@ -83,6 +83,8 @@ public sealed record RunConfig
 
     public static RunConfig Load(string path)
     {
+        if (Directory.Exists(path))
+            throw new ConfigException($"{path}: is a folder; give a config file such as config/ptb-650.json");
         if (!File.Exists(path))
             throw new ConfigException($"{path}: config file not found (give a path such as config/ptb-650.json)");
         string text;
@@ -94,10 +96,12 @@ public sealed record RunConfig
 
     public static RunConfig Parse(string json, string source)
     {
+        if (string.IsNullOrWhiteSpace(json))
+            throw new ConfigException($"{source}: empty; a config is a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
         JsonDocument document;
         try { document = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
         catch (JsonException e)
-        { throw new ConfigException($"{source}: not valid JSON ({e.Message}); fix the file's syntax"); }
+        { throw new ConfigException($"{source}: not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1} ({WithoutPosition(e.Message)}); fix the file's syntax"); }
         using (document)
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
@@ -161,16 +165,18 @@ public sealed record RunConfig
         return (int)d;
     }
 
-    private static long Long(JsonNode v, string where)
-    {
-        if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number && jv.TryGetValue(out long l) && l >= 0) return l;
-        throw new ConfigException($"{where}: expected an integer ≥ 0, got {Show(v)}");
-    }
+    private static long Long(JsonNode v, string where) =>
+        WholeNumber(v) is { } u && u <= long.MaxValue ? (long)u : throw new ConfigException($"{where}: expected an integer ≥ 0, got {Show(v)}");
 
-    private static ulong ULong(JsonNode v, string where)
+    private static ulong ULong(JsonNode v, string where) =>
+        WholeNumber(v) ?? throw new ConfigException($"{where}: expected an integer in [0, 2^64), got {Show(v)}");
+
+    /// <summary>A JSON number that is a whole number ≥ 0: digits up to 2^64 − 1, or an exponent form such as 1e3 up to 2^53 (exact in a double).</summary>
+    private static ulong? WholeNumber(JsonNode v)
     {
-        if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.Number && jv.TryGetValue(out ulong u)) return u;
-        throw new ConfigException($"{where}: expected an integer in [0, 2^64), got {Show(v)}");
+        if (v is not JsonValue jv || jv.GetValueKind() != JsonValueKind.Number) return null;
+        if (jv.TryGetValue(out ulong u)) return u;
+        return jv.TryGetValue(out double d) && d >= 0 && d <= 9007199254740992.0 && d == Math.Floor(d) ? (ulong)d : null;
     }
 
     private static double Probability(JsonNode v, string where)
@@ -220,7 +226,18 @@ public sealed record RunConfig
         };
     }
 
-    private static string Show(JsonNode v) => v.ToJsonString() is { Length: > 40 } s ? s[..40] + "…" : v.ToJsonString();
+    // System.Text.Json ends its messages with " LineNumber: 0 | BytePositionInLine: 1." (0-based); the error says it 1-based.
+    private static string WithoutPosition(string message) =>
+        message.IndexOf(" LineNumber:", StringComparison.Ordinal) is int i and >= 0 ? message[..i] : message;
+
+    // Relaxed escaping: a value is shown as typed ("ħidden", "١٢"), not as \u escapes.
+    private static readonly JsonSerializerOptions AsTyped = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string Show(JsonNode v)
+    {
+        string s = v.ToJsonString(AsTyped);
+        return s.Length > 40 ? s[..40] + "…" : s;
+    }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Model.ConfigName()} L={Layers} H={Hidden} dp={Dropout} dph={DropoutH} α={Alpha} β={Beta} lr={Lr} clip={Clip} wd={Wdecay} B={BatchSize} T={Bptt} epochs={Epochs} seed={Seed}");

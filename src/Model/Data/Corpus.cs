@@ -32,13 +32,28 @@ public sealed class Vocabulary
 
     public bool TryGetId(string word, out int id) => _ids.TryGetValue(word, out id);
 
-    public static Vocabulary FromWords(IEnumerable<string> words)
+    public static Vocabulary FromWords(IEnumerable<string> words) => FromWords(words, "vocabulary");
+
+    private static Vocabulary FromWords(IEnumerable<string> words, string source)
     {
         var v = new Vocabulary();
         foreach (var w in words)
-            if (v.Add(w) != v.Count - 1)
-                throw new DataException($"vocabulary: the word \"{w}\" appears twice");
+        {
+            int next = v.Count;
+            if (v.Add(w) != next)
+                throw new DataException($"{source}: the word \"{w}\" appears twice; a vocabulary lists each word once");
+        }
         return v;
+    }
+
+    /// <summary>A run's vocab.txt: one word per line, in id order.</summary>
+    public static Vocabulary Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path, Encoding.UTF8); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new DataException($"{path}: cannot read the vocabulary ({e.Message})"); }
+        return FromWords(text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n'), path);
     }
 
     /// <summary>SHA-256 of the words joined by '\n': identifies the vocabulary a checkpoint was trained with.</summary>
@@ -91,20 +106,31 @@ public sealed class Corpus
         };
     }
 
+    // Throws on invalid bytes rather than reading them as U+FFFD words: a binary file is refused, not trained on.
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Each line split on whitespace, plus &lt;eos&gt; — blank lines too, as word_language_model does.</summary>
     public static int[] Tokenize(string path, Vocabulary vocab)
     {
         var ids = new List<int>(1 << 20);
+        int lineNumber = 0;
         try
         {
-            foreach (string line in File.ReadLines(path, Encoding.UTF8))
+            foreach (string line in File.ReadLines(path, StrictUtf8))
             {
+                lineNumber++;
+                if (line.Contains('\0'))
+                    throw new DataException($"{path}: line {lineNumber} holds a NUL byte: a binary file, not a text corpus; is it the right file?");
                 foreach (var word in line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
                     ids.Add(vocab.Add(word));
                 ids.Add(vocab.Add(Vocabulary.EndOfSentence));
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DecoderFallbackException)
+        catch (DecoderFallbackException)
+        {
+            throw new DataException($"{path}: not UTF-8 text (invalid bytes at or after line {lineNumber + 1}); is it the right file?");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DataException($"{path}: cannot read ({e.Message})");
         }
@@ -137,13 +163,14 @@ public sealed class BatchedStream
     public int Rows { get; }
     public int Columns { get; }
 
-    public BatchedStream(ReadOnlySpan<int> stream, int columns)
+    /// <param name="name">What the stream is, for the error when it is too short ("the valid split of data/ptb").</param>
+    public BatchedStream(ReadOnlySpan<int> stream, int columns, string name = "the split")
     {
         if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns));
         Columns = columns;
         Rows = stream.Length / columns;
         if (Rows < 2)
-            throw new DataException($"the split has {stream.Length} tokens, too few for batch size {columns}; use a smaller batch size or more data");
+            throw new DataException($"{name} has {stream.Length} tokens, too few for batch size {columns}; use a smaller batch size or more data");
         _data = new int[Rows * columns];
         for (int b = 0; b < columns; b++)
             for (int t = 0; t < Rows; t++)

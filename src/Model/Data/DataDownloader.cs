@@ -229,7 +229,8 @@ public static class DataDownloader
                  || (ReferenceEquals(log, Console.Out) && !Console.IsOutputRedirected)),
     };
 
-    static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim();
+    // .NET messages end in a full stop; ours go on after them with "; what to do".
+    static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim().TrimEnd('.');
 
     /// <summary>One file's progress: a bar redrawn in place (at most 10 times a second), or nothing between the
     /// start line and the result line.</summary>

@@ -41,12 +41,14 @@ public static class TextGenerator
                 double z = bias[j];
                 var row = embedding.AsSpan(j * h, h);
                 for (int k = 0; k < h; k++) z += row[k] * output[k];
-                weights[j] = z / temperature;
-                if (j != eos && j != unk) max = Math.Max(max, weights[j]);
+                weights[j] = z;
+                if (j != eos && j != unk) max = Math.Max(max, z);
             }
+            // (z - max) / temperature is ≤ 0 for any temperature > 0, however small: exp never sees ∞ - ∞ (a tiny
+            // temperature is greedy decoding, not NaN weights).
             double sum = 0;
             for (int j = 0; j < v; j++)
-                sum += weights[j] = j == eos || j == unk ? 0 : Math.Exp(weights[j] - max);
+                sum += weights[j] = j == eos || j == unk ? 0 : Math.Exp((weights[j] - max) / temperature);
             double u = Uniform(seed, i) * sum;
             int pick = 0;
             for (double acc = 0; pick < v - 1; pick++)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ArTar.Data;
 
 namespace ArTar.Training;
 
@@ -75,7 +76,9 @@ public sealed class RunDirectory
     /// </summary>
     public static RunDirectory CreateAt(string path, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
     {
-        if (System.IO.File.Exists(path) || (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any()))
+        if (System.IO.File.Exists(path))
+            throw new IOException($"{path} is a file; --run-dir takes a folder, new or empty");
+        if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
             throw new IOException($"run folder {path} already exists and is not empty; choose another --run-dir, or continue that run with --resume {path}");
         try { Directory.CreateDirectory(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -88,11 +91,18 @@ public sealed class RunDirectory
     private static RunDirectory Initialize(string path, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
     {
         var run = new RunDirectory(path);
-        AtomicFile.WriteAllText(run.ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
         var words = new StringBuilder();
         foreach (string w in vocabulary)
             words.Append(w).Append('\n');
-        AtomicFile.WriteAllText(run.VocabularyPath, words.ToString());
+        try
+        {
+            AtomicFile.WriteAllText(run.ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
+            AtomicFile.WriteAllText(run.VocabularyPath, words.ToString());
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"cannot write into the run folder {path}: {e.Message}", e);
+        }
         return run;
     }
 
@@ -100,7 +110,7 @@ public sealed class RunDirectory
     public static RunDirectory Open(string path)
     {
         if (!Directory.Exists(path))
-            throw new IOException($"run folder {path} does not exist");
+            throw new IOException(System.IO.File.Exists(path) ? $"{path} is a file, not a run folder" : $"run folder {path} does not exist");
         var run = new RunDirectory(path);
         if (!System.IO.File.Exists(run.ConfigPath))
             throw new IOException($"{path} is not a run folder: it has no config.json");
@@ -108,11 +118,7 @@ public sealed class RunDirectory
     }
 
     /// <summary>The words of vocab.txt in id order.</summary>
-    public IReadOnlyList<string> ReadVocabulary()
-    {
-        string text = System.IO.File.ReadAllText(VocabularyPath);
-        return text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n');
-    }
+    public IReadOnlyList<string> ReadVocabulary() => Vocabulary.Load(VocabularyPath).Words;
 
     /// <summary>Redraws curves.png from every epoch line of metrics.jsonl; nothing before the first epoch ends.</summary>
     public void WriteCurves(string title)
@@ -136,6 +142,22 @@ public sealed class RunDirectory
         // A diverged run's perplexity is +∞; JSON has no such number, so it is written as the string "Infinity".
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
+
+    /// <summary>
+    /// Removes a run folder that a run could not start in (bad input found after it was made): its config.json and
+    /// vocab.txt, then the folder if nothing else is in it. Anything else in it is left alone.
+    /// </summary>
+    public void DiscardUnstarted()
+    {
+        try
+        {
+            System.IO.File.Delete(ConfigPath);
+            System.IO.File.Delete(VocabularyPath);
+            if (!Directory.EnumerateFileSystemEntries(Path).Any())
+                Directory.Delete(Path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // litter at worst; the run's error matters more
+    }
 
     private string File(string name) => System.IO.Path.Combine(Path, name);
 

@@ -70,20 +70,37 @@ public sealed class Trainer : IDisposable
         _progress = progress;
         _device = deviceDescription;
         var shape = new ModelShape(config.Model, corpus.Vocabulary.Count, config.Hidden, config.Layers);
-        _trainData = new BatchedStream(corpus.Train, config.BatchSize);
-        _validData = new BatchedStream(corpus.Valid, config.EvalBatchSize);
-        _testData = new BatchedStream(corpus.Test, config.EvalBatchSize);
+        _trainData = new BatchedStream(corpus.Train, config.BatchSize, $"the train split of {corpus.Folder}");
+        _validData = new BatchedStream(corpus.Valid, config.EvalBatchSize, $"the valid split of {corpus.Folder}");
+        _testData = new BatchedStream(corpus.Test, config.EvalBatchSize, $"the test split of {corpus.Folder}");
+        // No window runs past its stream's last row: a bptt longer than the data allocates only what a window can use.
+        int trainSteps = Math.Min(config.Bptt, _trainData.Rows - 1);
+        int evalSteps = Math.Min(config.Bptt, Math.Max(_validData.Rows, _testData.Rows) - 1);
+        if (shape.ParameterCount > Array.MaxLength)
+            throw new ConfigException(string.Create(CultureInfo.InvariantCulture,
+                $"{config.Source}: {config.Model.ConfigName()} with hidden {shape.Hidden}, layers {shape.Layers} and vocabulary {shape.Vocab} has {shape.ParameterCount:N0} parameters, more than {Array.MaxLength:N0} in one arena; lower hidden or layers"));
+        CheckWindowFits(config, shape, config.BatchSize, trainSteps, "batch_size");
+        CheckWindowFits(config, shape, config.EvalBatchSize, evalSteps, "eval_batch_size");
         _parameters = backend.CreateParameters(shape);
-        _train = new LanguageModel(backend, _parameters, config.BatchSize, config.Bptt);
-        _eval = new LanguageModel(backend, _parameters, config.EvalBatchSize, config.Bptt);
+        _train = new LanguageModel(backend, _parameters, config.BatchSize, trainSteps);
+        _eval = new LanguageModel(backend, _parameters, config.EvalBatchSize, evalSteps);
         _squaredNorm = backend.Allocate(1);
         _regularization = new Regularization(config.Dropout, config.DropoutH, config.Alpha, config.Beta, config.Seed);
-        int rows = config.Bptt * Math.Max(config.BatchSize, config.EvalBatchSize);
+        int rows = Math.Max(trainSteps * config.BatchSize, evalSteps * config.EvalBatchSize);
         _inputs = new int[rows];
         _targets = new int[rows];
         _vocabularySha256 = Checkpoint.VocabularySha256(corpus.Vocabulary.Words);
         ParameterInit.Initialize(_parameters, config.Seed);
         _state = new State { Lr = config.Lr };
+    }
+
+    /// <summary>A window's logits ([T·B, V]) or activations ([T·B, H]) must fit one array: a config error, not a failed allocation.</summary>
+    private static void CheckWindowFits(RunConfig config, ModelShape shape, int batch, int steps, string batchKey)
+    {
+        long elements = (long)batch * steps * Math.Max(shape.Vocab, shape.Hidden);
+        if (elements > Array.MaxLength)
+            throw new ConfigException(string.Create(CultureInfo.InvariantCulture,
+                $"{config.Source}: {batchKey} {batch} × bptt {steps} × {(shape.Vocab >= shape.Hidden ? $"vocabulary {shape.Vocab}" : $"hidden {shape.Hidden}")} = {elements:N0} values in one window's tensor, more than {Array.MaxLength:N0}; lower {batchKey} or bptt"));
     }
 
     public IParameterArena Parameters => _parameters;
@@ -99,15 +116,18 @@ public sealed class Trainer : IDisposable
         _state = new State
         {
             Epoch = m.Epoch,
-            Window = Extra(last, "window", int.Parse),
+            Window = Extra<int>(last, "window"),
             Step = m.Step,
             Lr = m.Lr,
             BestValidLoss = m.BestValidLoss,
-            BestEpoch = Extra(last, "best_epoch", int.Parse),
+            BestEpoch = Extra<int>(last, "best_epoch"),
             Seconds = m.Seconds,
-            EpochCeSum = Extra(last, "epoch_ce_sum", s => double.Parse(s, CultureInfo.InvariantCulture)),
-            EpochRows = Extra(last, "epoch_rows", long.Parse),
+            EpochCeSum = Extra<double>(last, "epoch_ce_sum"),
+            EpochRows = Extra<long>(last, "epoch_rows"),
         };
+        int windows = _trainData.WindowCount(_config.Bptt);
+        if (_state.Window < 0 || _state.Window > windows)
+            throw new CheckpointException(last.Path, $"its metadata 'window' is {_state.Window}, outside this run's 0..{windows} windows an epoch, so it cannot be resumed");
         _train.ResetState();
         for (int l = 0; l < Shape.Layers; l++)
         {
@@ -303,9 +323,13 @@ public sealed class Trainer : IDisposable
 
     private static string CellName(int layer) => $"{Checkpoint.StatePrefix}c_l{layer}";
 
-    private static T Extra<T>(Checkpoint c, string key, Func<string, T> parse) =>
-        c.Metadata.Extra.TryGetValue(key, out string? v) ? parse(v)
-            : throw new CheckpointException(c.Path, $"its metadata has no '{key}': it was not written by the ArTar trainer, so it cannot be resumed");
+    private static T Extra<T>(Checkpoint c, string key) where T : ISpanParsable<T>
+    {
+        if (!c.Metadata.Extra.TryGetValue(key, out string? v))
+            throw new CheckpointException(c.Path, $"its metadata has no '{key}': it was not written by the ArTar trainer, so it cannot be resumed");
+        return T.TryParse(v, CultureInfo.InvariantCulture, out T? value) ? value
+            : throw new CheckpointException(c.Path, $"its metadata '{key}' is '{v}', not a number: the file is damaged, so it cannot be resumed");
+    }
 
     private static string Invariant<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
 
