@@ -239,6 +239,7 @@ public sealed record RunConfig
         return s.Length > 40 ? s[..40] + "…" : s;
     }
 
+    /// <summary>The training hyperparameters under their config names, for the block a run prints when it starts.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Model.ConfigName()} L={Layers} H={Hidden} dp={Dropout} dph={DropoutH} α={Alpha} β={Beta} lr={Lr} clip={Clip} wd={Wdecay} B={BatchSize} T={Bptt} epochs={Epochs} seed={Seed}");
+        $"{Name}: epochs {Epochs}, batch {BatchSize}, bptt {Bptt}, lr {Lr}, clip {Clip}, wdecay {Wdecay}, dropout {Dropout}, dropout_h {DropoutH}, alpha {Alpha}, beta {Beta}, seed {Seed}");
 }

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 
 namespace ArTar.Data;
@@ -55,15 +54,11 @@ public sealed class Vocabulary
         { throw new DataException($"{path}: cannot read the vocabulary ({e.Message})"); }
         return FromWords(text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n'), path);
     }
-
-    /// <summary>SHA-256 of the words joined by '\n': identifies the vocabulary a checkpoint was trained with.</summary>
-    public string Hash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', _words))));
 }
 
 /// <summary>The three splits of a corpus as token ids, each line's words followed by &lt;eos&gt; (DESIGN §1).</summary>
 public sealed class Corpus
 {
-    public static readonly string[] Splits = ["train", "valid", "test"];
 
     public required string Folder { get; init; }
     public required Vocabulary Vocabulary { get; init; }
@@ -87,7 +82,7 @@ public sealed class Corpus
         var splits = new int[3][];
         for (int s = 0; s < 3; s++)
         {
-            string path = Path.Combine(folder, Splits[s] + ".txt");
+            string path = Path.Combine(folder, CorpusSources.Splits[s] + ".txt");
             if (!File.Exists(path))
                 throw new DataException(Directory.Exists(folder)
                     ? $"{path}: file not found; the corpus folder needs train.txt, valid.txt and test.txt (`artar data get ptb` downloads PTB)"

@@ -141,7 +141,7 @@ public sealed class Trainer : IDisposable
 
     public RunOutcome Run(CancellationToken stop)
     {
-        _progress.Start(new RunInfo(_device, Shape.ParameterCount, Shape.ToString(), Describe(_config),
+        _progress.Start(new RunInfo(_device, Shape.ParameterCount, Shape.ToString(), _config.ToString(),
             string.Create(CultureInfo.InvariantCulture, $"{_corpus.Folder}: train {_corpus.Train.Length:N0} tokens, valid {_corpus.Valid.Length:N0}, test {_corpus.Test.Length:N0}"),
             _run.Path));
         var clock = Stopwatch.StartNew();
@@ -332,9 +332,6 @@ public sealed class Trainer : IDisposable
     }
 
     private static string Invariant<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
-
-    private static string Describe(RunConfig c) => string.Create(CultureInfo.InvariantCulture,
-        $"{c.Name}: epochs {c.Epochs}, batch {c.BatchSize}, bptt {c.Bptt}, lr {c.Lr}, clip {c.Clip}, wdecay {c.Wdecay}, dropout {c.Dropout}, dropout_h {c.DropoutH}, alpha {c.Alpha}, beta {c.Beta}, seed {c.Seed}");
 
     public void Dispose()
     {
