@@ -227,7 +227,7 @@ public class CliRunTests
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (string arg in new[] { typeof(Program).Assembly.Location, "train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"),
+        foreach (string arg in new[] { TestData.ArtarDll, "train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"),
                      "--run-dir", run, "--set", "epochs=1000", "--set", "log_interval=1" })
             start.ArgumentList.Add(arg);
         using var process = System.Diagnostics.Process.Start(start)!;

@@ -41,6 +41,12 @@ internal static class TestData
         }
     }
 
+    /// <summary>
+    /// The built program (artar.dll), for tests that run it as a real process: <c>dotnet ArtarDll train …</c>.
+    /// Tests and tools that start artar themselves take it from here, so there is one place to change when the build moves.
+    /// </summary>
+    public static string ArtarDll => typeof(Program).Assembly.Location;
+
     /// <summary>A fresh temporary folder, deleted by the caller's TearDown.</summary>
     public static string TempFolder()
     {
