@@ -5,13 +5,13 @@
 # (own sources.list, own lists and archive cache) downloads the .deb, `dpkg -x` unpacks it, and only
 # usr/bin/ptxas is kept, cached in ${ARTAR_CACHE:-$HOME/.cache/artar}/ptxas across runs. Nothing is installed.
 #
-# Usage: tools/ptxas.sh [ptx-dir]        default ptx-dir: src/Host/obj/ptx (filled by `dotnet build`)
+# Usage: tools/ptxas.sh [ptx-dir]        default ptx-dir: src/Host/Cuda/obj/ptx (filled by `dotnet build`)
 # Writes artifacts/ptxas-report.txt (registers, shared memory, spills per kernel and target);
 # exits non-zero if ptxas refuses any module, or if there is no module to check.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-ptx_dir=${1:-$repo/src/Host/obj/ptx}
+ptx_dir=${1:-$repo/src/Host/Cuda/obj/ptx}
 cache=${ARTAR_CACHE:-$HOME/.cache/artar}/ptxas
 ptxas=$cache/bin/ptxas
 report=$repo/artifacts/ptxas-report.txt

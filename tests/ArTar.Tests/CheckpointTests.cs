@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using ArTar.Checkpoints;
+using ArTar.Training;
 using NUnit.Framework;
 
 namespace ArTar.Tests;
@@ -27,15 +28,22 @@ public class CheckpointTests
         Config = """{"name": "tiny", "model": "lstm", "lr": 20, "note": "quotes \" and <eos> survive"}""",
         VocabularySha256 = vocabHash,
         Model = layout,
-        Epoch = 7,
-        Step = 12_345_678_901,
-        DropoutStep = 12_345_678_901,
-        Seed = ulong.MaxValue - 2,
-        Lr = 20.0 / 3.0,
-        BestValidLoss = Math.Log(123.456),
-        Seconds = 0.1 + 0.2,
-        Extra = new Dictionary<string, string> { ["artar.note"] = "ünïcødé ✓" },
+        Training = new TrainingState
+        {
+            Epoch = 7,
+            Window = 3,
+            Step = 12_345_678_901,
+            Lr = 20.0 / 3.0,
+            BestValidLoss = Math.Log(123.456),
+            BestEpoch = 6,
+            Seconds = 0.1 + 0.2,
+            EpochCeSum = 1234.5 / 7.0,
+            EpochRows = 60,
+        },
     };
+
+    private static CheckpointMetadata AtEpoch(ModelShape layout, int epoch) =>
+        Metadata(layout, VocabHash) is var m ? m with { Training = m.Training with { Epoch = epoch } } : null!;
 
     private static List<NamedTensor> Parameters(ModelShape layout, int seed = 1)
     {
@@ -85,11 +93,10 @@ public class CheckpointTests
         Assert.That(m.Config, Is.EqualTo(meta.Config));
         Assert.That(m.VocabularySha256, Is.EqualTo(meta.VocabularySha256));
         Assert.That(m.Model, Is.EqualTo(layout));
-        Assert.That((m.Epoch, m.Step, m.DropoutStep, m.Seed), Is.EqualTo((meta.Epoch, meta.Step, meta.DropoutStep, meta.Seed)));
-        Assert.That(BitConverter.DoubleToInt64Bits(m.Lr), Is.EqualTo(BitConverter.DoubleToInt64Bits(meta.Lr)));
-        Assert.That(BitConverter.DoubleToInt64Bits(m.BestValidLoss), Is.EqualTo(BitConverter.DoubleToInt64Bits(meta.BestValidLoss)));
-        Assert.That(m.Seconds, Is.EqualTo(meta.Seconds));
-        Assert.That(m.Extra, Is.EquivalentTo(meta.Extra));
+        // Record equality compares every counter; the doubles must come back bit for bit (a resumed run anneals as the original).
+        Assert.That(m.Training, Is.EqualTo(meta.Training));
+        Assert.That(BitConverter.DoubleToInt64Bits(m.Training.Lr), Is.EqualTo(BitConverter.DoubleToInt64Bits(meta.Training.Lr)));
+        Assert.That(BitConverter.DoubleToInt64Bits(m.Training.EpochCeSum), Is.EqualTo(BitConverter.DoubleToInt64Bits(meta.Training.EpochCeSum)));
         // For tools/load_in_pytorch.py: keep the file to load it into PyTorch by hand.
         if (Environment.GetEnvironmentVariable("ARTAR_KEEP_CHECKPOINT") is { Length: > 0 } keep)
             File.Copy(path, keep, overwrite: true);
@@ -100,8 +107,9 @@ public class CheckpointTests
     {
         ModelShape layout = Layout(CellType.Rnn, layers: 1);
         string path = PathOf("x.safetensors");
-        Checkpoint.Save(path, Metadata(layout, VocabHash) with { BestValidLoss = double.PositiveInfinity }, Parameters(layout));
-        Assert.That(Checkpoint.Load(path).Metadata.BestValidLoss, Is.EqualTo(double.PositiveInfinity));
+        var start = Metadata(layout, VocabHash) with { Training = TrainingState.Start(20) };
+        Checkpoint.Save(path, start, Parameters(layout));
+        Assert.That(Checkpoint.Load(path).Metadata.Training.BestValidLoss, Is.EqualTo(double.PositiveInfinity));
     }
 
     [Test]
@@ -148,7 +156,7 @@ public class CheckpointTests
             {
                 Assert.That(p.Value.EnumerateObject().All(kv => kv.Value.ValueKind == JsonValueKind.String), "metadata maps strings to strings");
                 Assert.That(p.Value.GetProperty("cell").GetString(), Is.EqualTo("lstm"));
-                Assert.That(p.Value.GetProperty("artar_format").GetString(), Is.EqualTo("1"));
+                Assert.That(p.Value.GetProperty("artar_format").GetString(), Is.EqualTo("2"));
                 continue;
             }
             names.Add(p.Name);
@@ -296,15 +304,16 @@ public class CheckpointTests
     {
         ModelShape layout = Layout();
         var meta = MetadataOf(layout);
-        meta[Checkpoint.FormatKey] = "2";
-        string path = PathOf("v2.safetensors");
+        meta[Checkpoint.FormatKey] = "3";
+        string path = PathOf("v3.safetensors");
         SafeTensors.Write(path, Parameters(layout), meta);
-        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain("format '2', this ArTar reads format 1"));
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain("format '3', this ArTar reads formats 1 to 2"));
     }
 
     [TestCase("layers", "two", "its metadata 'layers' is 'two', not an integer")]
     [TestCase("cell", "transformer", "its metadata 'cell' is 'transformer', not one of lstm, gru, rnn")]
-    [TestCase("lr", "fast", "its metadata 'lr' is 'fast', not a number")]
+    [TestCase("training", "fast", "its metadata 'training' is not a training state")]
+    [TestCase("training", "{}", "its metadata 'training' is not a training state")]
     [TestCase("hidden", "0", "its metadata 'hidden' is 0, not a positive integer")]
     public void BadMetadataValueIsOneLineError(string key, string value, string problem)
     {
@@ -321,10 +330,52 @@ public class CheckpointTests
     {
         ModelShape layout = Layout();
         var meta = MetadataOf(layout);
-        meta.Remove("step");
-        string path = PathOf("nostep.safetensors");
+        meta.Remove("training");
+        string path = PathOf("nostate.safetensors");
         SafeTensors.Write(path, Parameters(layout), meta);
-        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.EndWith("its ArTar metadata has no 'step'"));
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.EndWith("its ArTar metadata has no 'training'"));
+    }
+
+    [TestCase("\"lr\":-1", "lr -1")]
+    [TestCase("\"epoch\":-5", "epoch -5")]
+    [TestCase("\"step\":-1", "step -1")]
+    [TestCase("\"best_valid_loss\":\"NaN\"", "best_valid_loss NaN")]
+    [TestCase("\"best_valid_loss\":-1", "best_valid_loss -1")]
+    [TestCase("\"epoch_rows\":-1", "epoch_rows -1")]
+    [TestCase("\"seconds\":\"NaN\"", "seconds NaN")]
+    public void TrainingStateOutOfRangeIsOneLineError(string field, string problem)
+    {
+        ModelShape layout = Layout();
+        var meta = MetadataOf(layout);
+        string name = field[1..field.IndexOf('"', 1)];
+        var state = System.Text.Json.Nodes.JsonNode.Parse(meta["training"])!.AsObject();
+        state[name] = System.Text.Json.Nodes.JsonNode.Parse(field[(field.IndexOf(':') + 1)..]);
+        meta["training"] = state.ToJsonString();
+        string path = PathOf("range.safetensors");
+        SafeTensors.Write(path, Parameters(layout), meta);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Message, Does.Contain($"its training state has {problem}"));
+    }
+
+    [Test]
+    public void FormatOneCheckpointsStillLoad()
+    {
+        ModelShape layout = Layout();
+        var meta = MetadataOf(layout);
+        var state = Metadata(layout, VocabHash).Training;
+        meta.Remove("training");
+        meta[Checkpoint.FormatKey] = "1";
+        foreach (var (key, value) in new Dictionary<string, string>
+        {
+            ["epoch"] = "7", ["window"] = "3", ["step"] = "12345678901", ["dropout_step"] = "12345678901", ["seed"] = "1111",
+            ["lr"] = state.Lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            ["best_valid_loss"] = state.BestValidLoss.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            ["best_epoch"] = "6", ["seconds"] = state.Seconds.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            ["epoch_ce_sum"] = state.EpochCeSum.ToString("R", System.Globalization.CultureInfo.InvariantCulture), ["epoch_rows"] = "60",
+        })
+            meta[key] = value;
+        string path = PathOf("v1.safetensors");
+        SafeTensors.Write(path, Parameters(layout), meta);
+        Assert.That(Checkpoint.Load(path).Metadata.Training, Is.EqualTo(state));
     }
 
     [Test]
@@ -405,7 +456,7 @@ public class CheckpointTests
         byte[] good = File.ReadAllBytes(path);
 
         int asked = 0;
-        Assert.Throws<InvalidOperationException>(() => Checkpoint.Save(path, Metadata(layout, VocabHash) with { Epoch = 8 }, (name, destination) =>
+        Assert.Throws<InvalidOperationException>(() => Checkpoint.Save(path, AtEpoch(layout, 8), (name, destination) =>
         {
             if (++asked == 4)
                 throw new InvalidOperationException("device lost");
@@ -414,7 +465,7 @@ public class CheckpointTests
         Assert.That(asked, Is.EqualTo(4), "the failure came after the header and some tensors were written");
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(good), "the good checkpoint is unchanged");
         Assert.That(Directory.GetFiles(_dir), Is.EqualTo(new[] { path }), "no temporary file is left behind");
-        Assert.That(Checkpoint.Load(path).Metadata.Epoch, Is.EqualTo(7));
+        Assert.That(Checkpoint.Load(path).Metadata.Training.Epoch, Is.EqualTo(7));
     }
 
     [Test]
@@ -432,9 +483,9 @@ public class CheckpointTests
     {
         ModelShape layout = Layout();
         string path = SaveGood("best.safetensors", layout);
-        Checkpoint.Save(path, Metadata(layout, VocabHash) with { Epoch = 9 }, Parameters(layout, seed: 2));
+        Checkpoint.Save(path, AtEpoch(layout, 9), Parameters(layout, seed: 2));
         Checkpoint loaded = Checkpoint.Load(path, layout, VocabHash);
-        Assert.That(loaded.Metadata.Epoch, Is.EqualTo(9));
+        Assert.That(loaded.Metadata.Training.Epoch, Is.EqualTo(9));
         Assert.That(loaded["decoder.bias"].Data, Is.EqualTo(Parameters(layout, seed: 2).Single(t => t.Name == "decoder.bias").Data));
         Assert.That(Directory.GetFiles(_dir), Has.Length.EqualTo(1));
     }

@@ -183,19 +183,20 @@ public class CliRunTests
         Assert.That(OneLine(err), Does.Contain("is not a run folder"));
     }
 
-    [TestCase("\"window\":\"x\"", "its metadata 'window' is 'x', not a number")]
-    [TestCase("\"window\":\"-\"", "its metadata 'window' is '-', not a number")]
-    [TestCase("\"window\":\"-1\"", "its metadata 'window' is -1, outside this run's 0..32 windows")]
-    [TestCase("\"window\":\"99\"", "its metadata 'window' is 99, outside this run's 0..32 windows")]
+    [TestCase("\\\"window\\\":\\\"x\\\"", "its metadata 'training' is not a training state")]
+    [TestCase("\\\"window\\\":-", "its metadata 'training' is not a training state")]
+    [TestCase("\\\"window\\\":-1", "its training state has window -1")]
+    [TestCase("\\\"window\\\":99", "its training state has epoch_rows 0 (window 99), which no run reaches")]
     public void ResumeFromDamagedTrainerMetadataIsOneLineAndLeavesTheRun(string damaged, string expected)
     {
-        // The finished run's last.safetensors holds "window":"0"; the header's length (first 8 bytes) follows the edit.
+        // The finished run's last.safetensors holds "window":0 inside its training entry (a JSON string, so its quotes are
+        // escaped); the header's length (first 8 bytes) follows the edit.
         string copy = Path.Combine(_dir, "damaged-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(copy);
         foreach (var f in Directory.GetFiles(_run)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
         string last = Path.Combine(copy, "last.safetensors");
         byte[] bytes = File.ReadAllBytes(last);
-        byte[] original = System.Text.Encoding.ASCII.GetBytes("\"window\":\"0\"");
+        byte[] original = System.Text.Encoding.ASCII.GetBytes("\\\"window\\\":0");
         int at = bytes.AsSpan().IndexOf(original);
         Assert.That(at, Is.GreaterThan(0));
         byte[] edit = System.Text.Encoding.ASCII.GetBytes(damaged);
@@ -243,6 +244,6 @@ public class CliRunTests
         Assert.That(process.ExitCode, Is.EqualTo(Program.Stopped));
         Assert.That(output, Does.Contain("continue with: artar train --resume " + run));
         var last = Checkpoint.Load(Path.Combine(run, "last.safetensors"));
-        Assert.That(last.Metadata.Step, Is.GreaterThan(0));
+        Assert.That(last.Metadata.Training.Step, Is.GreaterThan(0));
     }
 }

@@ -96,7 +96,7 @@ public class ModelTests
         var first = m.Reference(SmallModel.Training);
         m.Forward(SmallModel.Training);
         // Second window: same tokens, next step; starts from the first window's final state.
-        var second = m.Model.Forward(m.Inputs, m.Targets, SmallModel.Steps, SmallModel.Training, SmallModel.TrainingStep + 1);
+        var second = m.Model.ForwardWithLossGradients(m.Inputs, m.Targets, SmallModel.Steps, SmallModel.Training, SmallModel.TrainingStep + 1);
         var expected = ReferenceModel.Loss(m.Shape, m.ParameterValues(), m.Inputs, m.Targets, SmallModel.Steps, SmallModel.Batch,
             first.FinalH, first.FinalC, SmallModel.Training, SmallModel.TrainingStep + 1);
         Assert.That(second.Total, Is.EqualTo(expected.Total).Within(Tight));
@@ -106,7 +106,7 @@ public class ModelTests
         var zeros = Enumerable.Range(0, SmallModel.Layers).Select(_ => new double[SmallModel.Batch * SmallModel.Hidden]).ToArray();
         var fromZero = ReferenceModel.Loss(m.Shape, m.ParameterValues(), m.Inputs, m.Targets, SmallModel.Steps, SmallModel.Batch,
             zeros, cell == CellType.Lstm ? zeros : null, null, 0);
-        Assert.That(m.Model.Forward(m.Inputs, m.Targets, SmallModel.Steps, null, 0).CrossEntropy, Is.EqualTo(fromZero.CrossEntropy).Within(Tight));
+        Assert.That(m.Model.Evaluate(m.Inputs, m.Targets, SmallModel.Steps), Is.EqualTo(fromZero.CrossEntropy).Within(Tight));
     }
 
     [Test]
@@ -117,7 +117,7 @@ public class ModelTests
         var inputs = m.Inputs[..rows];
         var targets = m.Targets[..rows];
         m.LoadState();
-        var loss = m.Model.Forward(inputs, targets, steps, SmallModel.Training, SmallModel.TrainingStep);
+        var loss = m.Model.ForwardWithLossGradients(inputs, targets, steps, SmallModel.Training, SmallModel.TrainingStep);
         m.Model.Backward();
         var expected = ReferenceModel.Loss(m.Shape, m.ParameterValues(), inputs, targets, steps, SmallModel.Batch,
             m.State(m.H0), m.State(m.C0), SmallModel.Training, SmallModel.TrainingStep);
@@ -168,7 +168,7 @@ public class ModelTests
         Assert.That(a0, Is.EqualTo(0.02).Within(1e-15));
         Assert.That(a1, Is.EqualTo(-0.07).Within(1e-15));
 
-        var loss = model.Forward([2, 0], [0, 1], 2, new Regularization(0, 0, Alpha: 0.5, Beta: 0.25, Seed: 1), 0);
+        var loss = model.ForwardWithLossGradients([2, 0], [0, 1], 2, new Regularization(0, 0, Alpha: 0.5, Beta: 0.25, Seed: 1), 0);
         Assert.Multiple(() =>
         {
             Assert.That(loss.CrossEntropy, Is.EqualTo(ce).Within(1e-14));
@@ -191,8 +191,8 @@ public class ModelTests
             var p = backend.CreateParameters(shape);
             ParameterInit.Initialize(p, 17);
             var model = new LanguageModel(backend, p, batch, steps);
-            model.Forward(inputs, targets, steps, reg, 4);      // carry a state into the window checked
-            var loss = model.Forward(inputs, targets, steps, reg, 5);
+            model.ForwardWithLossGradients(inputs, targets, steps, reg, 4);      // carry a state into the window checked
+            var loss = model.ForwardWithLossGradients(inputs, targets, steps, reg, 5);
             model.Backward();
             var g = new float[p.Gradients.Length];
             backend.Download(p.Gradients, g);
@@ -221,7 +221,7 @@ public class ModelTests
         var reg = new Regularization(0.5, 0.5, 2, 1, 7);
         void Step(long n)
         {
-            model.Forward(tokens, tokens, 6, reg, n);
+            model.ForwardWithLossGradients(tokens, tokens, 6, reg, n);
             model.Backward();
             backend.GradientSquaredNorm(p.Gradients, norm);
             backend.ClipDecayUpdate(p.Weights, p.Gradients, norm, 0.25, 20, 1e-7);

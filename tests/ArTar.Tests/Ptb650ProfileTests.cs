@@ -70,63 +70,21 @@ public class Ptb650ProfileTests
     private static double ProcessCpuSeconds() => ClockGetTime(2 /* CLOCK_PROCESS_CPUTIME_ID */, out var t) == 0 ? t.Seconds + t.Nanoseconds * 1e-9 : double.NaN;
 
     /// <summary>Forwards every op to the CPU backend and adds its wall time under the op's name (and layer).</summary>
-    private sealed class TimedBackend(IBackend inner) : IBackend
+    private sealed class TimedBackend(IBackend inner) : BackendDecorator(inner)
     {
         public readonly Dictionary<string, double> Times = [];
         public readonly Dictionary<string, double> CpuTimes = [];
         private readonly Stopwatch _clock = new();
 
-        private void Time(string name, Action run)
+        protected override T Op<T>(string name, Func<T> call)
         {
             double cpu0 = ProcessCpuSeconds();
             _clock.Restart();
-            run();
+            T result = call();
             double t = _clock.Elapsed.TotalSeconds;
             Times[name] = Times.GetValueOrDefault(name) + t;
             CpuTimes[name] = CpuTimes.GetValueOrDefault(name) + ProcessCpuSeconds() - cpu0;
+            return result;
         }
-
-        public string Name => inner.Name;
-        public string Description => inner.Description;
-        public ITensor Allocate(long length) => inner.Allocate(length);
-        public ITensor AllocateTokens(int length) => inner.AllocateTokens(length);
-        public void Upload(ReadOnlySpan<float> source, ITensor destination) => inner.Upload(source, destination);
-        public void Download(ITensor source, Span<float> destination) => inner.Download(source, destination);
-        public void UploadTokens(ReadOnlySpan<int> source, ITensor destination) => inner.UploadTokens(source, destination);
-        public void Zero(ITensor tensor) => Time($"Zero {tensor.Length}", () => inner.Zero(tensor));
-        public void Copy(ITensor source, ITensor destination) => Time("Copy", () => inner.Copy(source, destination));
-        public IParameterArena CreateParameters(ModelShape shape) => inner.CreateParameters(shape);
-        public IRnnReserve CreateRnnReserve(ModelShape shape, int layer, int maxSteps, int batch) => inner.CreateRnnReserve(shape, layer, maxSteps, batch);
-        public void EmbeddingForward(ITensor embedding, ITensor tokens, ITensor output, int rows, int hidden) =>
-            Time("EmbeddingForward", () => inner.EmbeddingForward(embedding, tokens, output, rows, hidden));
-        public void EmbeddingBackward(ITensor dOutput, ITensor tokens, ITensor dEmbedding, int rows, int hidden) =>
-            Time("EmbeddingBackward", () => inner.EmbeddingBackward(dOutput, tokens, dEmbedding, rows, hidden));
-        public void DropoutForward(ITensor x, ITensor y, long count, DropoutMask mask) =>
-            Time($"DropoutForward site {mask.Site}", () => inner.DropoutForward(x, y, count, mask));
-        public void DropoutBackward(ITensor dy, ITensor dx, long count, DropoutMask mask, bool accumulate) =>
-            Time($"DropoutBackward site {mask.Site}", () => inner.DropoutBackward(dy, dx, count, mask, accumulate));
-        public void RnnForward(IParameterArena parameters, int layer, ITensor x, ITensor h0, ITensor? c0, ITensor y, ITensor hT, ITensor? cT,
-            IRnnReserve reserve, int steps, int batch, bool training) =>
-            Time($"RnnForward layer {layer}", () => inner.RnnForward(parameters, layer, x, h0, c0, y, hT, cT, reserve, steps, batch, training));
-        public void RnnBackward(IParameterArena parameters, int layer, ITensor dy, ITensor dx, ITensor dh0, ITensor? dc0, IRnnReserve reserve) =>
-            Time($"RnnBackward layer {layer}", () => inner.RnnBackward(parameters, layer, dy, dx, dh0, dc0, reserve));
-        public ArTarLoss ArTarRegularization(ITensor o, ITensor h, ITensor? dO, ITensor? dH, int steps, int batch, int hidden, double alpha, double beta)
-        {
-            ArTarLoss r = default;
-            Time("ArTarRegularization", () => r = inner.ArTarRegularization(o, h, dO, dH, steps, batch, hidden, alpha, beta));
-            return r;
-        }
-        public double TiedSoftmaxCrossEntropy(ITensor embedding, ITensor bias, ITensor o, ITensor targets, ITensor logits,
-            ITensor? dO, ITensor? dEmbedding, ITensor? dBias, int rows)
-        {
-            double r = 0;
-            Time("TiedSoftmaxCrossEntropy", () => r = inner.TiedSoftmaxCrossEntropy(embedding, bias, o, targets, logits, dO, dEmbedding, dBias, rows));
-            return r;
-        }
-        public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm) =>
-            Time("GradientSquaredNorm", () => inner.GradientSquaredNorm(gradients, squaredNorm));
-        public void ClipDecayUpdate(ITensor weights, ITensor gradients, ITensor squaredNorm, double clip, double lr, double weightDecay) =>
-            Time("ClipDecayUpdate", () => inner.ClipDecayUpdate(weights, gradients, squaredNorm, clip, lr, weightDecay));
-        public void Dispose() => inner.Dispose();
     }
 }

@@ -66,7 +66,7 @@ internal sealed class Ptb650Step
     /// <summary>Forward, backward, gradient norm and clip-decay-update (clip 0.25, lr 20, wd 1e-7).</summary>
     public WindowLoss Run(long step, Regularization regularization)
     {
-        var loss = Model.Forward(_inputs, _targets, Steps, regularization, step);
+        var loss = Model.ForwardWithLossGradients(_inputs, _targets, Steps, regularization, step);
         Model.Backward();
         _backend.GradientSquaredNorm(Parameters.Gradients, SquaredNorm);
         _backend.ClipDecayUpdate(Parameters.Weights, Parameters.Gradients, SquaredNorm, clip: 0.25, lr: 20, weightDecay: 1e-7);

@@ -52,7 +52,9 @@ internal sealed class SmallModel
     public WindowLoss Forward(Regularization? training = null, long step = TrainingStep)
     {
         LoadState();
-        return Model.Forward(Inputs, Targets, Steps, training, step);
+        return training is { } reg
+            ? Model.ForwardWithLossGradients(Inputs, Targets, Steps, reg, step)
+            : new WindowLoss(Model.Evaluate(Inputs, Targets, Steps), 0, 0);
     }
 
     public void LoadState()

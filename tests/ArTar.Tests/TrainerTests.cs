@@ -1,3 +1,4 @@
+using ArTar.Backends;
 using ArTar.Cli.Runs;
 using ArTar.Checkpoints;
 using ArTar.Configuration;
@@ -27,12 +28,51 @@ public class TrainerTests
 
     private static Corpus Slice(RunConfig c) => Corpus.Load(TestData.Folder("ptb"), c.MaxTrainTokens, c.MaxEvalTokens);
 
-    private (Trainer Trainer, RunDirectory Run, StringWriter Log) NewTrainer(RunConfig config, Corpus corpus, string name, bool resume = false)
+    /// <summary>What a test does after each step (it sees the steps its trainer has run) and before each epoch's validation.</summary>
+    private sealed class Hooks(ITrainingObserver inner) : ITrainingObserver
+    {
+        private long _steps;
+        private int _windows, _done;
+        public Action<long>? AfterStep { get; set; }
+        public Action<int>? BeforeValidation { get; set; }
+        public Action<int>? AfterValidation { get; set; }
+        private int _epoch;
+        public void Start(RunInfo run) => inner.Start(run);
+        public void Notice(string line) => inner.Notice(line);
+        public void BeginEpoch(int epoch, int epochs, int windows) { (_epoch, _windows, _done) = (epoch, windows, 0); inner.BeginEpoch(epoch, epochs, windows); }
+        public void Window(long tokens, double loss, double ce, double lr)
+        {
+            inner.Window(tokens, loss, ce, lr);
+            AfterStep?.Invoke(++_steps);
+            if (++_done == _windows) BeforeValidation?.Invoke(_epoch);
+        }
+        public void EndEpoch(EpochMetrics metrics, bool best) { AfterValidation?.Invoke(metrics.Epoch); inner.EndEpoch(metrics, best); }
+        public void Finish(RunSummary summary) => inner.Finish(summary);
+    }
+
+    /// <summary>The CPU backend with the evaluation cross-entropy replaced while <see cref="ValidationLoss"/> is set.</summary>
+    private sealed class ScriptedValidation() : BackendDecorator(new CpuBackend<float>())
+    {
+        public double? ValidationLoss { get; set; }
+        public override double TiedSoftmaxCrossEntropy(ITensor embedding, ITensor bias, ITensor o, ITensor targets, ITensor logits,
+            ITensor? dO, ITensor? dEmbedding, ITensor? dBias, int rows)
+        {
+            double ce = base.TiedSoftmaxCrossEntropy(embedding, bias, o, targets, logits, dO, dEmbedding, dBias, rows);
+            return dO is null && ValidationLoss is { } scripted ? scripted : ce;
+        }
+    }
+
+    private (Trainer Trainer, RunDirectory Run, StringWriter Log) NewTrainer(RunConfig config, Corpus corpus, string name, bool resume = false) =>
+        NewTrainer(config, corpus, name, out _, resume);
+
+    private (Trainer Trainer, RunDirectory Run, StringWriter Log) NewTrainer(RunConfig config, Corpus corpus, string name, out Hooks hooks,
+        bool resume = false, IBackend? backend = null)
     {
         string path = Path.Combine(_dir, name);
         var run = resume ? RunDirectory.Open(path) : RunDirectory.CreateAt(path, config.ToJson(), corpus.Vocabulary.Words);
         var log = new StringWriter();
-        var trainer = new Trainer(config, corpus, new CpuBackend<float>(), run.Files, new RunObserver(new ProgressReporter(log, interactive: false, config.LogInterval), run, config.Name));
+        hooks = new Hooks(new RunObserver(new ProgressReporter(log, interactive: false, config.LogInterval), run, config.Name));
+        var trainer = new Trainer(config, corpus, backend ?? new CpuBackend<float>(), run.Files, hooks);
         if (resume) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
         return (trainer, run, log);
     }
@@ -66,11 +106,11 @@ public class TrainerTests
         var (whole, wholeRun, _) = NewTrainer(config, corpus, "whole");
         using (whole) Assert.That(whole.Run(CancellationToken.None), Is.EqualTo(RunOutcome.Finished));
 
-        var (first, stoppedRun, _) = NewTrainer(config, corpus, "stopped");
+        var (first, stoppedRun, _) = NewTrainer(config, corpus, "stopped", out var hooks);
         using var stop = new CancellationTokenSource();
-        first.AfterStep = (step, _) => { if (step == stopAfter) stop.Cancel(); };
+        hooks.AfterStep = step => { if (step == stopAfter) stop.Cancel(); };
         using (first) Assert.That(first.Run(stop.Token), Is.EqualTo(RunOutcome.Stopped));
-        Assert.That(Checkpoint.Load(stoppedRun.LastCheckpointPath).Metadata.Step, Is.EqualTo(stopAfter));
+        Assert.That(Checkpoint.Load(stoppedRun.LastCheckpointPath).Metadata.Training.Step, Is.EqualTo(stopAfter));
 
         var (second, _, log) = NewTrainer(config, corpus, "stopped", resume: true);
         using (second) Assert.That(second.Run(CancellationToken.None), Is.EqualTo(RunOutcome.Finished));
@@ -89,24 +129,27 @@ public class TrainerTests
     public void LrIsDividedByFourWhenValidationDoesNotImprove()
     {
         var config = Small();
-        var (trainer, run, log) = NewTrainer(config, Slice(config), "anneal");
+        var backend = new ScriptedValidation();
+        var (trainer, run, log) = NewTrainer(config, Slice(config), "anneal", out var hooks, backend: backend);
         // Epoch 2's validation is made worse than epoch 1's; epochs 1 and 3 keep their real values.
-        trainer.ValidationLossOverride = (epoch, loss) => epoch == 2 ? 1e6 : loss;
+        hooks.BeforeValidation = epoch => backend.ValidationLoss = epoch == 2 ? 1e6 : null;
+        hooks.AfterValidation = _ => backend.ValidationLoss = null;
         using (trainer) trainer.Run(CancellationToken.None);
         var lrs = run.Metrics.ReadEpochs().Select(e => e.Lr).ToList();
         Assert.That(lrs, Is.EqualTo(new[] { 20.0, 20.0, 5.0 }), "lr used in epochs 1, 2, 3");
         Assert.That(log.ToString(), Does.Contain("validation did not improve: lr 20 → 5"));
-        Assert.That(Checkpoint.Load(run.BestCheckpointPath).Metadata.Epoch, Is.Not.EqualTo(2), "epoch 2 is never the best model");
-        Assert.That(Checkpoint.Load(run.LastCheckpointPath).Metadata.Lr, Is.EqualTo(run.ReadSummary().BestEpoch == 3 ? 5.0 : 1.25));
+        Assert.That(Checkpoint.Load(run.BestCheckpointPath).Metadata.Training.Epoch, Is.Not.EqualTo(2), "epoch 2 is never the best model");
+        Assert.That(Checkpoint.Load(run.LastCheckpointPath).Metadata.Training.Lr, Is.EqualTo(run.ReadSummary().BestEpoch == 3 ? 5.0 : 1.25));
     }
 
     [Test]
     public void NonFiniteLossStopsTheRunAndLeavesTheCheckpointsAlone()
     {
         var config = Small();
-        var (trainer, run, _) = NewTrainer(config, Slice(config), "nan");
+        var (trainer, run, _) = NewTrainer(config, Slice(config), "nan", out var hooks);
+        var t = trainer;
         byte[]? best = null, last = null;
-        trainer.AfterStep = (step, t) =>
+        hooks.AfterStep = step =>
         {
             if (step != 60) return;   // epoch 2, after epoch 1 wrote best and last
             best = File.ReadAllBytes(run.BestCheckpointPath);
@@ -146,7 +189,7 @@ public class TrainerTests
         double test = Trainer.Evaluate(model, new BatchedStream(corpus.Test, config.EvalBatchSize));
         Assert.That(Math.Exp(valid), Is.EqualTo(summary.ValidPpl));
         Assert.That(Math.Exp(test), Is.EqualTo(summary.TestPpl));
-        Assert.That(Math.Exp(best.Metadata.BestValidLoss), Is.EqualTo(summary.ValidPpl).Within(1e-12).Percent);
+        Assert.That(Math.Exp(best.Metadata.Training.BestValidLoss), Is.EqualTo(summary.ValidPpl).Within(1e-12).Percent);
 
         var words = TextGenerator.Sample(backend, parameters, corpus.Vocabulary, 40, 1.0, seed: 3).ToList();
         Assert.That(words, Has.Count.EqualTo(40));

@@ -1,4 +1,4 @@
-// Suite "throughput": tokens/s of a full training step (LanguageModel.Forward + Backward + GradientSquaredNorm +
+// Suite "throughput": tokens/s of a full training step (LanguageModel.ForwardWithLossGradients + Backward + GradientSquaredNorm +
 // ClipDecayUpdate, exactly the trainer's step, DESIGN §1) and of an evaluation step, median over repeated steps after
 // warm-up, on random ids from a fixed seed; beside it, in the same run, the same model and step on libtorch (CPU) or
 // PyTorch with cuDNN (GPU), and ours/theirs.
@@ -129,7 +129,7 @@ internal static class ThroughputBench
             var x = trainStream.AsSpan(k * T * B, T * B);
             var y = trainStream.AsSpan(k * T * B + B, T * B);
             long t0 = Stopwatch.GetTimestamp();
-            var loss = train.Forward(x, y, T, reg, k);
+            var loss = train.ForwardWithLossGradients(x, y, T, reg, k);
             train.Backward();
             backend.GradientSquaredNorm(parameters.Gradients, squaredNorm);
             backend.ClipDecayUpdate(parameters.Weights, parameters.Gradients, squaredNorm, config.Clip, config.Lr, config.Wdecay);
@@ -148,7 +148,7 @@ internal static class ThroughputBench
             var x = evalStream.AsSpan(k * T * E, T * E);
             var y = evalStream.AsSpan(k * T * E + E, T * E);
             long t0 = Stopwatch.GetTimestamp();
-            eval.Forward(x, y, T, null, 0);
+            eval.Evaluate(x, y, T);
             cuda?.Synchronize();
             if (k >= warmup) evalMs.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }

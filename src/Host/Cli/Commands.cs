@@ -92,7 +92,7 @@ public static class Commands
         using var model = new LanguageModel(backend, parameters, saved.Config.EvalBatchSize, Math.Min(saved.Config.Bptt, data.Rows - 1));
         double loss = Trainer.Evaluate(model, data);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{saved.Checkpoint.Path}: {split} perplexity {Math.Exp(loss):F2} (cross-entropy {loss:F4} nats/token, {tokens.Length:N0} tokens, epoch {saved.Checkpoint.Metadata.Epoch})"));
+            $"{saved.Checkpoint.Path}: {split} perplexity {Math.Exp(loss):F2} (cross-entropy {loss:F4} nats/token, {tokens.Length:N0} tokens, epoch {saved.Checkpoint.Metadata.Training.Epoch})"));
         return Program.Ok;
     }
 

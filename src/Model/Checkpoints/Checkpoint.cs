@@ -2,13 +2,15 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using ArTar.Backends;
+using ArTar.Training;
 
 namespace ArTar.Checkpoints;
 
 /// <summary>
-/// What a checkpoint's <c>__metadata__</c> holds besides the tensors: enough to rebuild the model and to resume
-/// training exactly (DESIGN §2): with the data order fixed, these counters, the weights and (for a run stopped
-/// mid-epoch) the carried hidden state in the <see cref="Checkpoint.StatePrefix"/> tensors are the whole state.
+/// What a checkpoint's <c>__metadata__</c> holds besides the tensors: the run's config, the vocabulary's hash, the model's
+/// shape (so PyTorch users can read cell, layers, hidden and vocab_size directly) and the <see cref="TrainingState"/>,
+/// which with the weights and (for a run stopped mid-epoch) the <see cref="Checkpoint.StatePrefix"/> tensors is all a
+/// resumed run needs (docs/checkpoints.md).
 /// </summary>
 public sealed record CheckpointMetadata
 {
@@ -20,29 +22,7 @@ public sealed record CheckpointMetadata
 
     public required ModelShape Model { get; init; }
 
-    /// <summary>Epochs completed (1 after the first).</summary>
-    public required int Epoch { get; init; }
-
-    /// <summary>Training steps (windows) completed across all epochs.</summary>
-    public required long Step { get; init; }
-
-    /// <summary>The Philox counter n of the next training step's dropout masks (HELPERS.md); the trainer keeps it equal to <see cref="Step"/>.</summary>
-    public required long DropoutStep { get; init; }
-
-    /// <summary>The seed of the dropout masks (the config's <c>seed</c>), the Philox key.</summary>
-    public required ulong Seed { get; init; }
-
-    /// <summary>The learning rate for the next epoch (after this epoch's annealing).</summary>
-    public required double Lr { get; init; }
-
-    /// <summary>The best validation cross-entropy so far (nats per token); +∞ before any evaluation.</summary>
-    public required double BestValidLoss { get; init; }
-
-    /// <summary>Training wall time so far in seconds, so a resumed run's summary reports the whole run.</summary>
-    public double Seconds { get; init; }
-
-    /// <summary>Further string entries; keys must not be among those above.</summary>
-    public IReadOnlyDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
+    public required TrainingState Training { get; init; }
 }
 
 /// <summary>
@@ -51,8 +31,11 @@ public sealed record CheckpointMetadata
 /// </summary>
 public sealed class Checkpoint
 {
-    /// <summary>The format version this code writes; written under <see cref="FormatKey"/>.</summary>
-    public const int FormatVersion = 1;
+    /// <summary>
+    /// The format version this code writes, under <see cref="FormatKey"/>. Version 2 keeps the training counters in one
+    /// typed <see cref="TrainingState"/> entry; version 1 files (one string entry per counter) are still read.
+    /// </summary>
+    public const int FormatVersion = 2;
 
     /// <summary>The metadata key that marks an ArTar checkpoint.</summary>
     public const string FormatKey = "artar_format";
@@ -64,12 +47,6 @@ public sealed class Checkpoint
     /// when a run stops mid-epoch (state.h_l0, state.c_l0, …). PyTorch's load_state_dict(strict=False) ignores them.
     /// </summary>
     public const string StatePrefix = "state.";
-
-    private static readonly string[] ReservedKeys =
-    [
-        FormatKey, "config", "vocab_sha256", "cell", "layers", "hidden", "vocab_size",
-        "epoch", "step", "dropout_step", "seed", "lr", "best_valid_loss", "seconds",
-    ];
 
     private readonly Dictionary<string, NamedTensor> _byName;
 
@@ -209,34 +186,17 @@ public sealed class Checkpoint
 
     private static string Short(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
 
-    private static Dictionary<string, string> ToDictionary(CheckpointMetadata m)
+    private static Dictionary<string, string> ToDictionary(CheckpointMetadata m) => new(StringComparer.Ordinal)
     {
-        var d = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            [FormatKey] = FormatVersion.ToString(CultureInfo.InvariantCulture),
-            ["config"] = m.Config,
-            ["vocab_sha256"] = m.VocabularySha256,
-            ["cell"] = m.Model.Cell.ConfigName(),
-            ["layers"] = Invariant(m.Model.Layers),
-            ["hidden"] = Invariant(m.Model.Hidden),
-            ["vocab_size"] = Invariant(m.Model.Vocab),
-            ["epoch"] = Invariant(m.Epoch),
-            ["step"] = Invariant(m.Step),
-            ["dropout_step"] = Invariant(m.DropoutStep),
-            ["seed"] = Invariant(m.Seed),
-            // "R" round-trips every double exactly, +∞ as "Infinity", so a resumed run anneals as the original would.
-            ["lr"] = m.Lr.ToString("R", CultureInfo.InvariantCulture),
-            ["best_valid_loss"] = m.BestValidLoss.ToString("R", CultureInfo.InvariantCulture),
-            ["seconds"] = m.Seconds.ToString("R", CultureInfo.InvariantCulture),
-        };
-        foreach (KeyValuePair<string, string> kv in m.Extra)
-        {
-            if (Array.IndexOf(ReservedKeys, kv.Key) >= 0)
-                throw new ArgumentException($"extra metadata key '{kv.Key}' is reserved", nameof(m));
-            d[kv.Key] = kv.Value;
-        }
-        return d;
-    }
+        [FormatKey] = FormatVersion.ToString(CultureInfo.InvariantCulture),
+        ["config"] = m.Config,
+        ["vocab_sha256"] = m.VocabularySha256,
+        ["cell"] = m.Model.Cell.ConfigName(),
+        ["layers"] = Invariant(m.Model.Layers),
+        ["hidden"] = Invariant(m.Model.Hidden),
+        ["vocab_size"] = Invariant(m.Model.Vocab),
+        [TrainingState.MetadataKey] = m.Training.ToJson(),
+    };
 
     private static string Invariant<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
 
@@ -249,8 +209,8 @@ public sealed class Checkpoint
             throw new CheckpointException(path,
                 $"not an ArTar checkpoint: its header has no ArTar metadata ('{FormatKey}'; tensors: {(names.Length == 0 ? "none" : names)})");
         }
-        if (!int.TryParse(format, NumberStyles.None, CultureInfo.InvariantCulture, out int version) || version != FormatVersion)
-            throw new CheckpointException(path, $"has ArTar checkpoint format '{format}', this ArTar reads format {FormatVersion}");
+        if (!int.TryParse(format, NumberStyles.None, CultureInfo.InvariantCulture, out int version) || version is < 1 or > FormatVersion)
+            throw new CheckpointException(path, $"has ArTar checkpoint format '{format}', this ArTar reads formats 1 to {FormatVersion}");
 
         string Get(string key) => d.TryGetValue(key, out string? v) ? v
             : throw new CheckpointException(path, $"its ArTar metadata has no '{key}'");
@@ -275,14 +235,21 @@ public sealed class Checkpoint
             Config = Get("config"),
             VocabularySha256 = Get("vocab_sha256"),
             Model = new ModelShape(cell, Positive("vocab_size"), Positive("hidden"), Positive("layers")),
+            Training = version == 1 ? FormatOneState() : TrainingState.FromJson(Get(TrainingState.MetadataKey), path),
+        };
+
+        // Format 1 kept each counter as its own string entry.
+        TrainingState FormatOneState() => new TrainingState
+        {
             Epoch = Parse<int>("epoch", "an integer"),
+            Window = Parse<int>("window", "an integer"),
             Step = Parse<long>("step", "an integer"),
-            DropoutStep = Parse<long>("dropout_step", "an integer"),
-            Seed = Parse<ulong>("seed", "an unsigned integer"),
             Lr = Parse<double>("lr", "a number"),
             BestValidLoss = Parse<double>("best_valid_loss", "a number"),
+            BestEpoch = Parse<int>("best_epoch", "an integer"),
             Seconds = d.ContainsKey("seconds") ? Parse<double>("seconds", "a number") : 0,
-            Extra = d.Where(kv => Array.IndexOf(ReservedKeys, kv.Key) < 0).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
-        };
+            EpochCeSum = Parse<double>("epoch_ce_sum", "a number"),
+            EpochRows = Parse<long>("epoch_rows", "an integer"),
+        }.Checked(path);
     }
 }

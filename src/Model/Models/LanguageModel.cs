@@ -21,7 +21,7 @@ public sealed class LanguageModel : IDisposable
     private readonly ITensor[] _dh0;
     private readonly ITensor?[] _dc0;
     private readonly IRnnReserve[] _reserves;
-    private readonly ITensor _parameterEncoder, _parameterDecoder, _gradientEncoder, _gradientDecoder;
+    private readonly ITensor _encoderWeight, _decoderBias, _encoderGradient, _decoderBiasGradient;
 
     // What the last training forward needs to hand its backward.
     private int _steps;
@@ -57,10 +57,10 @@ public sealed class LanguageModel : IDisposable
         _dc0 = lstm ? Allocate(layers, (long)batch * h) : new ITensor?[layers];
         _reserves = new IRnnReserve[layers];
         for (int l = 0; l < layers; l++) _reserves[l] = backend.CreateRnnReserve(Shape, l, maxSteps, batch);
-        _parameterEncoder = parameters.Weight(ModelShape.EncoderWeight);
-        _parameterDecoder = parameters.Weight(ModelShape.DecoderBias);
-        _gradientEncoder = parameters.Gradient(ModelShape.EncoderWeight);
-        _gradientDecoder = parameters.Gradient(ModelShape.DecoderBias);
+        _encoderWeight = parameters.Weight(ModelShape.EncoderWeight);
+        _decoderBias = parameters.Weight(ModelShape.DecoderBias);
+        _encoderGradient = parameters.Gradient(ModelShape.EncoderWeight);
+        _decoderBiasGradient = parameters.Gradient(ModelShape.DecoderBias);
     }
 
     public ModelShape Shape { get; }
@@ -81,8 +81,8 @@ public sealed class LanguageModel : IDisposable
     public ITensor? CellStateGradient(int layer) => Shape.Cell == CellType.Lstm ? _dc0[layer] : null;
 
     /// <summary>
-    /// The decoder's input of the last <see cref="Forward"/>, [steps, Batch, H]: the dropped output o in training, h^L in
-    /// evaluation (generation computes its logits from it).
+    /// The decoder's input of the last window, [steps, Batch, H]: the dropped output o after
+    /// <see cref="ForwardWithLossGradients"/>, h^L after <see cref="Evaluate"/> (generation computes its logits from it).
     /// </summary>
     public ITensor Output { get; private set; } = null!;
 
@@ -97,60 +97,38 @@ public sealed class LanguageModel : IDisposable
     }
 
     /// <summary>
-    /// Forward of one window of <paramref name="steps"/> rows: inputs and targets are [steps, Batch] token ids
-    /// (row-major, index t·Batch + b). Carries the final state into the next window.
-    /// Training (<paramref name="training"/> given): dropout with masks of global step <paramref name="step"/>, AR and TAR;
-    /// the gradient arena is zeroed and the loss heads' gradients (decoder, AR, TAR) are taken in the same fused passes;
-    /// <see cref="Backward"/> completes them. Evaluation (null): no dropout, no AR/TAR, CE only.
+    /// Training forward of one window of <paramref name="steps"/> rows (inputs and targets are [steps, Batch] token ids,
+    /// row-major, index t·Batch + b) with dropout masks of global step <paramref name="step"/>, then the loss CE + AR + TAR.
+    /// It ZEROES the gradient arena and writes the loss heads' gradients in the same fused passes: the decoder's (dE, dc and
+    /// d o), AR's (into d o) and TAR's (into d h^L). <see cref="Backward"/> completes them through the layers. Carries the
+    /// final state into the next window.
     /// </summary>
-    public WindowLoss Forward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int steps, Regularization? training, long step)
+    public WindowLoss ForwardWithLossGradients(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int steps, Regularization regularization, long step)
     {
-        if (steps <= 0 || steps > MaxSteps)
-            throw new ArgumentOutOfRangeException(nameof(steps), $"window of {steps} steps outside 1..{MaxSteps}");
-        int rows = steps * Batch, h = Shape.Hidden, layers = Shape.Layers;
-        if (inputs.Length != rows || targets.Length != rows)
-            throw new ArgumentException($"a window of {steps}×{Batch} needs {rows} inputs and targets (got {inputs.Length}, {targets.Length})");
+        int rows = Rows(inputs, targets, steps), h = Shape.Hidden, layers = Shape.Layers;
         long count = (long)rows * h;
-        bool train = training is not null;
-        var reg = training.GetValueOrDefault();
+        var reg = regularization;
 
         _backend.UploadTokens(inputs, _inputs);
         _backend.UploadTokens(targets, _targets);
-        _backend.EmbeddingForward(_parameterEncoder, _inputs, _embedded, rows, h);
-        var x = _embedded;
-        if (train)
-        {
-            _backend.DropoutForward(_embedded, _embeddedDropped, count, Mask(reg.Dropout, reg.Seed, step, 0));
-            x = _embeddedDropped;
-        }
+        _backend.EmbeddingForward(_encoderWeight, _inputs, _embedded, rows, h);
+        _backend.DropoutForward(_embedded, _embeddedDropped, count, Mask(reg.Dropout, reg.Seed, step, 0));
+        var x = _embeddedDropped;
         for (int l = 0; l < layers; l++)
         {
-            _backend.RnnForward(_parameters, l, x, _h[l], _c[l], _layerOut[l], _hNext[l], _cNext[l], _reserves[l], steps, Batch, train);
-            x = _layerOut[l];
-            if (train)
-            {
-                // Site l+1: between layer l+1 and l+2 (1-based) with dropout_h; site L: the output with dropout.
-                _backend.DropoutForward(_layerOut[l], _layerOutDropped[l], count,
-                    Mask(l < layers - 1 ? reg.DropoutH : reg.Dropout, reg.Seed, step, l + 1));
-                x = _layerOutDropped[l];
-            }
+            _backend.RnnForward(_parameters, l, x, _h[l], _c[l], _layerOut[l], _hNext[l], _cNext[l], _reserves[l], steps, Batch, training: true);
+            // Site l+1: between layer l+1 and l+2 (1-based) with dropout_h; site L: the output with dropout.
+            _backend.DropoutForward(_layerOut[l], _layerOutDropped[l], count,
+                Mask(l < layers - 1 ? reg.DropoutH : reg.Dropout, reg.Seed, step, l + 1));
+            x = _layerOutDropped[l];
         }
-        // Truncated BPTT: the final state is the next window's carried state.
-        (_h, _hNext) = (_hNext, _h);
-        (_c, _cNext) = (_cNext, _c);
+        CarryState();
 
-        var o = x;   // = m ⊙ h^L / (1 − dp) in training, h^L in evaluation
+        var o = x;   // = m ⊙ h^L / (1 − dp): what feeds the decoder, and what AR regularises
         Output = o;
-        if (!train)
-        {
-            _backwardReady = false;
-            double ce = _backend.TiedSoftmaxCrossEntropy(_parameterEncoder, _parameterDecoder, o, _targets, _logits, null, null, null, rows);
-            return new WindowLoss(ce, 0.0, 0.0);
-        }
-
         _backend.Zero(_parameters.Gradients);
-        double crossEntropy = _backend.TiedSoftmaxCrossEntropy(_parameterEncoder, _parameterDecoder, o, _targets, _logits,
-            _dOutput, _gradientEncoder, _gradientDecoder, rows);
+        double crossEntropy = _backend.TiedSoftmaxCrossEntropy(_encoderWeight, _decoderBias, o, _targets, _logits,
+            _dOutput, _encoderGradient, _decoderBiasGradient, rows);
         // AR on o (dropped), TAR on h^L (undropped); the TAR gradient lands in dh^L, the AR one in do.
         var dLast = _dLayerOut[layers - 1];
         _backend.Zero(dLast);
@@ -164,13 +142,52 @@ public sealed class LanguageModel : IDisposable
     }
 
     /// <summary>
-    /// Backward of the last training <see cref="Forward"/>: leaves ∇(CE + AR + TAR) in the gradient arena (overwritten by that
+    /// Evaluation of one window: no dropout, no AR/TAR, no gradients; returns the mean cross-entropy. Carries the final state
+    /// into the next window; <see cref="Output"/> is h^L afterwards (generation computes its logits from it).
+    /// </summary>
+    public double Evaluate(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int steps)
+    {
+        int rows = Rows(inputs, targets, steps), h = Shape.Hidden;
+        _backwardReady = false;
+        _backend.UploadTokens(inputs, _inputs);
+        _backend.UploadTokens(targets, _targets);
+        _backend.EmbeddingForward(_encoderWeight, _inputs, _embedded, rows, h);
+        var x = _embedded;
+        for (int l = 0; l < Shape.Layers; l++)
+        {
+            _backend.RnnForward(_parameters, l, x, _h[l], _c[l], _layerOut[l], _hNext[l], _cNext[l], _reserves[l], steps, Batch, training: false);
+            x = _layerOut[l];
+        }
+        CarryState();
+        Output = x;
+        return _backend.TiedSoftmaxCrossEntropy(_encoderWeight, _decoderBias, x, _targets, _logits, null, null, null, rows);
+    }
+
+    private int Rows(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, int steps)
+    {
+        if (steps <= 0 || steps > MaxSteps)
+            throw new ArgumentOutOfRangeException(nameof(steps), $"window of {steps} steps outside 1..{MaxSteps}");
+        int rows = steps * Batch;
+        if (inputs.Length != rows || targets.Length != rows)
+            throw new ArgumentException($"a window of {steps}×{Batch} needs {rows} inputs and targets (got {inputs.Length}, {targets.Length})");
+        return rows;
+    }
+
+    // Truncated BPTT: the final state is the next window's carried state.
+    private void CarryState()
+    {
+        (_h, _hNext) = (_hNext, _h);
+        (_c, _cNext) = (_cNext, _c);
+    }
+
+    /// <summary>
+    /// Backward of the last <see cref="ForwardWithLossGradients"/>: leaves ∇(CE + AR + TAR) in the gradient arena (overwritten by that
     /// forward, not accumulated across windows) and the gradients wrt the carried input state in
     /// <see cref="HiddenStateGradient"/> / <see cref="CellStateGradient"/>.
     /// </summary>
     public void Backward()
     {
-        if (!_backwardReady) throw new InvalidOperationException("Backward needs a training Forward before it");
+        if (!_backwardReady) throw new InvalidOperationException("Backward needs a ForwardWithLossGradients before it");
         _backwardReady = false;
         int rows = _steps * Batch, h = Shape.Hidden, layers = Shape.Layers;
         long count = (long)rows * h;
@@ -184,7 +201,7 @@ public sealed class LanguageModel : IDisposable
                 _backend.DropoutBackward(_dInput, _dLayerOut[l - 1], count, Mask(reg.DropoutH, reg.Seed, _step, l), accumulate: false);
         }
         _backend.DropoutBackward(_dInput, _dInput, count, Mask(reg.Dropout, reg.Seed, _step, 0), accumulate: false);
-        _backend.EmbeddingBackward(_dInput, _inputs, _gradientEncoder, rows, h);
+        _backend.EmbeddingBackward(_dInput, _inputs, _encoderGradient, rows, h);
     }
 
     public void Dispose()

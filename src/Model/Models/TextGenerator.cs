@@ -32,7 +32,7 @@ public static class TextGenerator
         int[] input = [eos], target = [0];
         for (int i = 0; i < words; i++)
         {
-            model.Forward(input, target, 1, null, 0);
+            model.Evaluate(input, target, 1);
             backend.Download(model.Output, output);
             // z = o·Eᵀ + c (the tied decoder), then softmax(z / temperature) without the two excluded words.
             double max = double.NegativeInfinity;

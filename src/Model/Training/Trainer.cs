@@ -36,29 +36,11 @@ public sealed class Trainer : IDisposable
     private readonly IParameterArena _parameters;
     private readonly LanguageModel _train, _eval;
     private readonly ITensor _squaredNorm;
-    private readonly BatchedStream _trainData, _validData, _testData;
+    private readonly TrainingPlan _plan;
     private readonly Regularization _regularization;
     private readonly int[] _inputs, _targets;
     private readonly string _vocabularySha256;
-    private State _state;
-
-    /// <summary>Where a run stands: with the fixed data order, this, the weights and the carried hidden state are everything.</summary>
-    private sealed record State
-    {
-        public int Epoch { get; init; }            // epochs completed
-        public int Window { get; init; }           // windows done in the current epoch
-        public long Step { get; init; }            // steps done in the run: the dropout masks' counter
-        public double Lr { get; init; }
-        public double BestValidLoss { get; init; } = double.PositiveInfinity;
-        public int BestEpoch { get; init; }
-        public double Seconds { get; init; }       // training wall time before this process
-        public double EpochCeSum { get; init; }    // Σ CE·rows over the current epoch's windows so far
-        public long EpochRows { get; init; }
-    }
-
-    /// <summary>Test seams: called after each step with (step, trainer); the validation loss of each epoch may be replaced.</summary>
-    internal Action<long, Trainer>? AfterStep { get; set; }
-    internal Func<int, double, double>? ValidationLossOverride { get; set; }
+    private TrainingState _state;
 
     public Trainer(RunConfig config, Corpus corpus, IBackend backend, TrainingFiles files, ITrainingObserver observer)
     {
@@ -67,74 +49,74 @@ public sealed class Trainer : IDisposable
         _backend = backend;
         _files = files;
         _observer = observer;
-        var shape = new ModelShape(config.Model, corpus.Vocabulary.Count, config.Hidden, config.Layers);
-        _trainData = new BatchedStream(corpus.Train, config.BatchSize, $"the train split of {corpus.Folder}");
-        _validData = new BatchedStream(corpus.Valid, config.EvalBatchSize, $"the valid split of {corpus.Folder}");
-        _testData = new BatchedStream(corpus.Test, config.EvalBatchSize, $"the test split of {corpus.Folder}");
-        // No window runs past its stream's last row: a bptt longer than the data allocates only what a window can use.
-        int trainSteps = Math.Min(config.Bptt, _trainData.Rows - 1);
-        int evalSteps = Math.Min(config.Bptt, Math.Max(_validData.Rows, _testData.Rows) - 1);
-        if (shape.ParameterCount > Array.MaxLength)
-            throw new ConfigException(string.Create(CultureInfo.InvariantCulture,
-                $"{config.Source}: {config.Model.ConfigName()} with hidden {shape.Hidden}, layers {shape.Layers} and vocabulary {shape.Vocab} has {shape.ParameterCount:N0} parameters, more than {Array.MaxLength:N0} in one arena; lower hidden or layers"));
-        CheckWindowFits(config, shape, config.BatchSize, trainSteps, "batch_size");
-        CheckWindowFits(config, shape, config.EvalBatchSize, evalSteps, "eval_batch_size");
-        _parameters = backend.CreateParameters(shape);
-        _train = new LanguageModel(backend, _parameters, config.BatchSize, trainSteps);
-        _eval = new LanguageModel(backend, _parameters, config.EvalBatchSize, evalSteps);
+        // Everything that can be wrong with the config for this data is found before anything is allocated.
+        _plan = TrainingPlan.For(config, corpus);
+        _parameters = backend.CreateParameters(_plan.Shape);
+        _train = new LanguageModel(backend, _parameters, config.BatchSize, _plan.TrainSteps);
+        _eval = new LanguageModel(backend, _parameters, config.EvalBatchSize, _plan.EvalSteps);
         _squaredNorm = backend.Allocate(1);
         _regularization = new Regularization(config.Dropout, config.DropoutH, config.Alpha, config.Beta, config.Seed);
-        int rows = Math.Max(trainSteps * config.BatchSize, evalSteps * config.EvalBatchSize);
+        int rows = Math.Max(_plan.TrainSteps * config.BatchSize, _plan.EvalSteps * config.EvalBatchSize);
         _inputs = new int[rows];
         _targets = new int[rows];
         _vocabularySha256 = Checkpoint.VocabularySha256(corpus.Vocabulary.Words);
         ParameterInit.Initialize(_parameters, config.Seed);
-        _state = new State { Lr = config.Lr };
-    }
-
-    /// <summary>A window's logits ([T·B, V]) or activations ([T·B, H]) must fit one array: a config error, not a failed allocation.</summary>
-    private static void CheckWindowFits(RunConfig config, ModelShape shape, int batch, int steps, string batchKey)
-    {
-        long elements = (long)batch * steps * Math.Max(shape.Vocab, shape.Hidden);
-        if (elements > Array.MaxLength)
-            throw new ConfigException(string.Create(CultureInfo.InvariantCulture,
-                $"{config.Source}: {batchKey} {batch} × bptt {steps} × {(shape.Vocab >= shape.Hidden ? $"vocabulary {shape.Vocab}" : $"hidden {shape.Hidden}")} = {elements:N0} values in one window's tensor, more than {Array.MaxLength:N0}; lower {batchKey} or bptt"));
+        _state = TrainingState.Start(config.Lr);
     }
 
     public IParameterArena Parameters => _parameters;
 
     public ModelShape Shape => _parameters.Shape;
 
-    /// <summary>Continues from a checkpoint this trainer's config wrote (weights, counters, carried state).</summary>
+    /// <summary>
+    /// Continues from a checkpoint this trainer's config wrote: its weights, its <see cref="TrainingState"/> and, when it
+    /// was taken mid-epoch, the hidden state carried into its next window (every layer's, exactly [batch, hidden]).
+    /// </summary>
     public void Resume(Checkpoint last)
     {
         last.CheckMatches(Shape, _vocabularySha256);
+        var state = last.Metadata.Training;
+        int windows = _plan.Train.WindowCount(_config.Bptt);
+        if (state.Window > windows)
+            throw new CheckpointException(last.Path, $"its training state is at window {state.Window}, outside this run's 0..{windows} windows an epoch, so it cannot be resumed");
+        var carried = CarriedState(last, state);
         foreach (var t in last.Tensors) _parameters.Write(t.Name, t.Data);
-        var m = last.Metadata;
-        _state = new State
-        {
-            Epoch = m.Epoch,
-            Window = Extra<int>(last, "window"),
-            Step = m.Step,
-            Lr = m.Lr,
-            BestValidLoss = m.BestValidLoss,
-            BestEpoch = Extra<int>(last, "best_epoch"),
-            Seconds = m.Seconds,
-            EpochCeSum = Extra<double>(last, "epoch_ce_sum"),
-            EpochRows = Extra<long>(last, "epoch_rows"),
-        };
-        int windows = _trainData.WindowCount(_config.Bptt);
-        if (_state.Window < 0 || _state.Window > windows)
-            throw new CheckpointException(last.Path, $"its metadata 'window' is {_state.Window}, outside this run's 0..{windows} windows an epoch, so it cannot be resumed");
         _train.ResetState();
-        for (int l = 0; l < Shape.Layers; l++)
-        {
-            if (last.State.FirstOrDefault(t => t.Name == HiddenName(l)) is { } h) _backend.Upload(h.Data, _train.HiddenState(l));
-            if (last.State.FirstOrDefault(t => t.Name == CellName(l)) is { } c && _train.CellState(l) is { } cs) _backend.Upload(c.Data, cs);
-        }
+        foreach (var (tensor, target) in carried) _backend.Upload(tensor.Data, target);
+        _state = state;
         _files.Metrics.KeepEpochsThrough(_state.Epoch);
         _observer.Notice(string.Create(CultureInfo.InvariantCulture,
             $"resumed from {last.Path}: epoch {_state.Epoch + 1}, window {_state.Window}, step {_state.Step}, lr {_state.Lr:G6}"));
+    }
+
+    /// <summary>
+    /// The state tensors of a mid-epoch checkpoint and where each goes; without every one of them a resumed run would
+    /// silently differ from the uninterrupted one, so a missing or misshapen one is refused.
+    /// </summary>
+    private List<(NamedTensor Tensor, ITensor Target)> CarriedState(Checkpoint last, TrainingState state)
+    {
+        var expected = new List<(string Name, ITensor Target)>();
+        for (int l = 0; l < Shape.Layers; l++)
+        {
+            expected.Add((HiddenName(l), _train.HiddenState(l)));
+            if (_train.CellState(l) is { } c) expected.Add((CellName(l), c));
+        }
+        int[] shape = [_config.BatchSize, _config.Hidden];
+        var carried = new List<(NamedTensor, ITensor)>();
+        foreach (var (name, target) in expected)
+        {
+            var tensor = last.State.FirstOrDefault(t => t.Name == name);
+            if (state.Window == 0) continue;   // an epoch's end: the next epoch starts from zero state
+            if (tensor is null)
+                throw new CheckpointException(last.Path, $"stops mid-epoch (window {state.Window}) but has no {name}, the state carried into its next window, so it cannot be resumed exactly");
+            if (!tensor.Shape.SequenceEqual(shape))
+                throw new CheckpointException(last.Path, $"{name} has shape {SafeTensors.FormatShape(tensor.Shape)}, this run carries {SafeTensors.FormatShape(shape)}");
+            carried.Add((tensor, target));
+        }
+        string? stray = last.State.Select(t => t.Name).FirstOrDefault(n => expected.All(e => e.Name != n));
+        if (stray is not null)
+            throw new CheckpointException(last.Path, $"holds {stray}, which is no state of this {Shape.Cell.ConfigName()} model with {Shape.Layers} layers");
+        return carried;
     }
 
     public RunOutcome Run(CancellationToken stop)
@@ -153,9 +135,8 @@ public sealed class Trainer : IDisposable
                 return RunOutcome.Stopped;
             }
             double trainLoss = _state.EpochCeSum / _state.EpochRows;
-            double validLoss = Evaluate(_eval, _validData);
+            double validLoss = Evaluate(_eval, _plan.Valid);
             int epoch = _state.Epoch + 1;
-            validLoss = ValidationLossOverride?.Invoke(epoch, validLoss) ?? validLoss;
             if (!double.IsFinite(validLoss))
                 throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
                     $"epoch {epoch}: validation loss is {validLoss}; the run stops here and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"));
@@ -187,7 +168,7 @@ public sealed class Trainer : IDisposable
     /// <summary>One epoch from the current window on; false if <paramref name="stop"/> asked to stop (after a whole step).</summary>
     private bool TrainEpoch(CancellationToken stop, Stopwatch clock)
     {
-        var windows = _trainData.Windows(_config.Bptt).ToList();
+        var windows = _plan.Train.Windows(_config.Bptt).ToList();
         _observer.BeginEpoch(_state.Epoch + 1, _config.Epochs, windows.Count);
         if (_state.Window == 0) _train.ResetState();   // DESIGN §1: zero state at the start of each epoch
         var interval = new IntervalMetrics();
@@ -197,11 +178,11 @@ public sealed class Trainer : IDisposable
             var window = windows[w];
             int rows = window.Length * _config.BatchSize;
             long started = Stopwatch.GetTimestamp();
-            _trainData.Inputs(window, _inputs.AsSpan(0, rows));
-            _trainData.Targets(window, _targets.AsSpan(0, rows));
+            _plan.Train.Inputs(window, _inputs.AsSpan(0, rows));
+            _plan.Train.Targets(window, _targets.AsSpan(0, rows));
 
             // forward (CE + AR + TAR), backward, clip, weight decay, update — DESIGN §1.
-            var loss = _train.Forward(_inputs.AsSpan(0, rows), _targets.AsSpan(0, rows), window.Length, _regularization, _state.Step);
+            var loss = _train.ForwardWithLossGradients(_inputs.AsSpan(0, rows), _targets.AsSpan(0, rows), window.Length, _regularization, _state.Step);
             if (!double.IsFinite(loss.Total))
                 throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
                     $"epoch {_state.Epoch + 1}, step {_state.Step}: the loss is not finite (CE {loss.CrossEntropy}, AR {loss.Ar}, TAR {loss.Tar}); the run stops here and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"));
@@ -223,7 +204,6 @@ public sealed class Trainer : IDisposable
                 _files.Metrics.Append(interval.ToMetrics(_state.Epoch + 1, _state.Step, _state.Lr));
                 interval = new IntervalMetrics();
             }
-            AfterStep?.Invoke(_state.Step, this);
         }
         return true;
     }
@@ -242,7 +222,7 @@ public sealed class Trainer : IDisposable
             int rows = window.Length * batch;
             data.Inputs(window, inputs.AsSpan(0, rows));
             data.Targets(window, targets.AsSpan(0, rows));
-            sum += model.Forward(inputs.AsSpan(0, rows), targets.AsSpan(0, rows), window.Length, null, 0).CrossEntropy * rows;
+            sum += model.Evaluate(inputs.AsSpan(0, rows), targets.AsSpan(0, rows), window.Length) * rows;
             count += rows;
         }
         return sum / count;
@@ -256,7 +236,7 @@ public sealed class Trainer : IDisposable
             var best = Checkpoint.Load(_files.BestCheckpoint, Shape, _vocabularySha256);
             foreach (var t in best.Tensors) _parameters.Write(t.Name, t.Data);
         }
-        double valid = Evaluate(_eval, _validData), test = Evaluate(_eval, _testData);
+        double valid = Evaluate(_eval, _plan.Valid), test = Evaluate(_eval, _plan.Test);
         var summary = new RunSummary
         {
             Config = _config.Name,
@@ -281,20 +261,7 @@ public sealed class Trainer : IDisposable
             Config = _config.ToJson(),
             VocabularySha256 = _vocabularySha256,
             Model = Shape,
-            Epoch = _state.Epoch,
-            Step = _state.Step,
-            DropoutStep = _state.Step,
-            Seed = _config.Seed,
-            Lr = _state.Lr,
-            BestValidLoss = _state.BestValidLoss,
-            Seconds = _state.Seconds + clock.Elapsed.TotalSeconds,
-            Extra = new Dictionary<string, string>
-            {
-                ["window"] = Invariant(_state.Window),
-                ["best_epoch"] = Invariant(_state.BestEpoch),
-                ["epoch_ce_sum"] = _state.EpochCeSum.ToString("R", CultureInfo.InvariantCulture),
-                ["epoch_rows"] = Invariant(_state.EpochRows),
-            },
+            Training = _state with { Seconds = _state.Seconds + clock.Elapsed.TotalSeconds },
         };
         List<NamedTensor> state = [];
         if (withHiddenState)
@@ -320,44 +287,11 @@ public sealed class Trainer : IDisposable
 
     private static string CellName(int layer) => $"{Checkpoint.StatePrefix}c_l{layer}";
 
-    private static T Extra<T>(Checkpoint c, string key) where T : ISpanParsable<T>
-    {
-        if (!c.Metadata.Extra.TryGetValue(key, out string? v))
-            throw new CheckpointException(c.Path, $"its metadata has no '{key}': it was not written by the ArTar trainer, so it cannot be resumed");
-        return T.TryParse(v, CultureInfo.InvariantCulture, out T? value) ? value
-            : throw new CheckpointException(c.Path, $"its metadata '{key}' is '{v}', not a number: the file is damaged, so it cannot be resumed");
-    }
-
-    private static string Invariant<T>(T value) where T : IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
-
     public void Dispose()
     {
         _train.Dispose();
         _eval.Dispose();
         _squaredNorm.Dispose();
         _parameters.Dispose();
-    }
-
-    /// <summary>Means over the windows since the last metrics record (word_language_model's log interval).</summary>
-    private sealed class IntervalMetrics
-    {
-        private double _loss, _ce, _ar, _tar, _seconds;
-        private long _rows;
-
-        public int Steps { get; private set; }
-
-        public void Add(WindowLoss loss, int rows, double seconds)
-        {
-            Steps++;
-            _loss += loss.Total;
-            _ce += loss.CrossEntropy;
-            _ar += loss.Ar;
-            _tar += loss.Tar;
-            _rows += rows;
-            _seconds += seconds;
-        }
-
-        public StepMetrics ToMetrics(int epoch, long step, double lr) =>
-            new(epoch, step, lr, _loss / Steps, _ce / Steps, _ar / Steps, _tar / Steps, _seconds > 0 ? _rows / _seconds : 0);
     }
 }

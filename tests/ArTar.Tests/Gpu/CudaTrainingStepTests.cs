@@ -43,8 +43,8 @@ public class CudaTrainingStepTests : GpuTestBase
             int steps = Windows[w], rows = steps * Batch;
             var inputs = Tokens(w, rows, 1);
             var targets = Tokens(w, rows, 2);
-            var cpuLoss = cpuModel.Forward(inputs, targets, steps, Training, step: w);
-            var gpuLoss = gpuModel.Forward(inputs, targets, steps, Training, step: w);
+            var cpuLoss = cpuModel.ForwardWithLossGradients(inputs, targets, steps, Training, step: w);
+            var gpuLoss = gpuModel.ForwardWithLossGradients(inputs, targets, steps, Training, step: w);
             string at = $"{cell} window {w}";
             AssertClose(gpuLoss.CrossEntropy, cpuLoss.CrossEntropy, $"{at}: CE");
             AssertClose(gpuLoss.Ar, cpuLoss.Ar, $"{at}: AR");
@@ -93,7 +93,7 @@ public class CudaTrainingStepTests : GpuTestBase
         for (int w = 0; w < Windows.Length; w++)
         {
             int rows = Windows[w] * Batch;
-            var loss = model.Forward(Tokens(w, rows, 3), Tokens(w, rows, 4), Windows[w], Training, step: w);
+            var loss = model.ForwardWithLossGradients(Tokens(w, rows, 3), Tokens(w, rows, 4), Windows[w], Training, step: w);
             losses.AddRange([loss.CrossEntropy, loss.Ar, loss.Tar]);
             model.Backward();
             Gpu.GradientSquaredNorm(arena.Gradients, norm);
