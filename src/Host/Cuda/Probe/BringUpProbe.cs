@@ -141,7 +141,7 @@ public sealed unsafe class BringUpProbe : IDisposable
     {
         _context = CudaContext.RetainPrimary(_device);
         CudaStatus.Check(CudaDriver.cuMemGetInfo_v2(out nuint free, out nuint total));
-        return StageResult.Ok($"primary context current; {(double)free / GiB:F1} of {(double)total / GiB:F1} GiB free");
+        return StageResult.Ok(FormattableString.Invariant($"primary context current; {(double)free / GiB:F1} of {(double)total / GiB:F1} GiB free"));
     }
 
     /// <summary>JIT-compiles one module (the JIT's error log is in the message of a refusal) and resolves each kernel declared in it.</summary>
@@ -434,7 +434,7 @@ public sealed unsafe class BringUpProbe : IDisposable
                     }
                 }
             }
-            string sizesText = string.Join(" + ", sizes.Select(s => $"{s:N0}"));
+            string sizesText = string.Join(" + ", sizes.Select(s => s.ToString("N0", CultureInfo.InvariantCulture)));
             return StageResult.Ok($"weight space {sizesText} bytes; {2 * shape.Gates} matrices and biases a layer map to the canonical tensors; " +
                 (split.Count == 0 ? "each tensor one run" : "gathered by piece: " + string.Join(", ", split)));
         }
