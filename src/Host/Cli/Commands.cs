@@ -122,12 +122,42 @@ public static class Commands
     /// <summary>What --device auto would find: the GPU and its libraries, or the one-line reason there is none.</summary>
     public static int Device(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        if (args.Contains("--probe")) return DeviceProbe([.. args.Where(x => x != "--probe")], stdout);
         var a = Arguments.Parse("device", args, []);
         if (a.Help) { stdout.Write(Help.Device); return Program.Ok; }
         if (a.Positionals.Count > 0) throw new UsageException("artar device takes no arguments");
         var probe = ArTar.Cuda.CudaAvailability.Probe();
         stdout.WriteLine(probe.ToString());
         return probe.Available ? Program.Ok : Program.Failed;
+    }
+
+    /// <summary>
+    /// artar device --probe [--log PATH]: the bring-up probe's table (docs/cuda.md, "Bring-up probe"); exit 0 when every
+    /// stage is ok, else 1. The detail log follows the table, or goes to PATH as the stages run.
+    /// </summary>
+    private static int DeviceProbe(string[] args, TextWriter stdout)
+    {
+        var a = Arguments.Parse("device", args, ["--log"]);
+        if (a.Help) { stdout.Write(Help.Device); return Program.Ok; }
+        if (a.Positionals.Count > 0) throw new UsageException($"artar device --probe: unexpected {a.Positionals[0]}; the one option is --log PATH");
+        string? path = a.Get("--log");
+        StreamWriter? file = null;
+        // Opened before any stage runs: a bad path is one line, not a finished probe with nowhere to write.
+        try { if (path is not null) file = new StreamWriter(path, append: false); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UsageException($"artar device --probe --log {path}: {e.Message}; give a file in a writable folder");
+        }
+        using (file)
+        {
+            var log = (TextWriter?)file ?? new StringWriter();
+            IReadOnlyList<ArTar.Cuda.Probe.StageRow> rows;
+            using (var probe = new ArTar.Cuda.Probe.BringUpProbe(log)) rows = probe.Run();
+            stdout.Write(ArTar.Cuda.Probe.BringUpRunner.FormatTable(rows));
+            if (file is null) stdout.Write($"\ndetail log:\n{log}");
+            else stdout.WriteLine($"detail log: {Path.GetFullPath(path!)}");
+            return ArTar.Cuda.Probe.BringUpRunner.AllOk(rows) ? Program.Ok : Program.Failed;
+        }
     }
 
     public static int Data(string[] args, TextWriter stdout, TextWriter stderr)

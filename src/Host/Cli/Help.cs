@@ -77,6 +77,16 @@ public static class Help
         reason it would train on the CPU (exit 1). Libraries are looked up in the loader's paths, the folders in
         $ARTAR_CUDA_LIBS (colon-separated), and the nvidia/*/lib folders of Python's site-packages (docs/cuda.md).
 
+        usage: artar device --probe [--log PATH]
+
+        Brings the CUDA engine up one stage at a time and prints a table: stage, ok / FAILED / skipped, the library's
+        status name (e.g. CUDA_ERROR_INVALID_PTX, CUDNN_STATUS_BAD_PARAM) or "-", and one line. Stages: cuInit, device,
+        context, each PTX module, cublasCreate and one SGEMM, cudnnCreate, the GPU backend, each op of the kernels
+        against the CPU backend, cuDNN's RNN weight layout at the ptb-650 shapes and one RNN layer per cell. A stage
+        that fails skips only the stages that need it ("skipped: needs cuInit"). The detail log (cuDNN's dims and
+        offsets, each comparison, exceptions) follows the table, or goes to PATH, written as the stages run.
+        Exit 0 when every stage is ok, else 1 (docs/cuda.md, "Bring-up probe").
+
         """;
 
     public const string Data = """

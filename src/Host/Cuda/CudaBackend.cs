@@ -49,8 +49,7 @@ public sealed unsafe class CudaBackend : IBackend
         CudaStatus.Check(Cudnn.cudnnCreate(out _dnn));
         CudaStatus.Check(Cudnn.cudnnSetStream(_dnn, _stream));
         // cuDNN's own dropout is off (p = 0, no states): ours runs between the layers so masks equal the CPU's (DESIGN §4).
-        CudaStatus.Check(Cudnn.cudnnCreateDropoutDescriptor(out _noDropout));
-        CudaStatus.Check(Cudnn.cudnnSetDropoutDescriptor(_noDropout, _dnn, 0f, 0, 0, 0));
+        _noDropout = NoDropout(_dnn);
 
         _kernels.LoadAll();
         // Fixed grids for the two-stage reductions: the same partial sums, in the same order, every step.
@@ -185,14 +184,7 @@ public sealed unsafe class CudaBackend : IBackend
                 nuint bytes = (nuint)(layout.LayerElements[k] * sizeof(float));
                 var table = new List<CudnnLinearLayer>();
                 for (int id = 0; id < 2 * shape.Gates; id++)
-                {
-                    CudaStatus.Check(Cudnn.cudnnGetRNNWeightParams(_dnn, descriptors[k], 0, bytes, space, id,
-                        matrixDescriptor, out ulong matrix, biasDescriptor, out ulong bias), $"layer {k}, linLayerID {id}");
-                    if (matrix == 0 || bias == 0) throw new InvalidOperationException($"cuDNN gave no matrix or bias for layer {k}, linLayerID {id}");
-                    var (rows, columns) = MatrixShape(matrixDescriptor, shape.Hidden);
-                    var (biasRows, biasColumns) = MatrixShape(biasDescriptor, shape.Hidden);
-                    table.Add(new(id, Offset(matrix, space), rows, columns, Offset(bias, space), biasRows * biasColumns));
-                }
+                    table.Add(LinearLayer(_dnn, descriptors[k], bytes, space, k, id, shape.Hidden, matrixDescriptor, biasDescriptor));
                 maps[k] = CudnnWeightMapping.Map(shape, k, table, layout.LayerOffsets[k], layout.LayerElements[k]);
             }
         }
@@ -209,7 +201,13 @@ public sealed unsafe class CudaBackend : IBackend
     internal CudnnRnnDescriptor RnnDescriptor(CellType cell, int input, int hidden)
     {
         if (_rnnDescriptors.TryGetValue((cell, input, hidden), out var d)) return d;
-        CudaStatus.Check(Cudnn.cudnnCreateRNNDescriptor(out d));
+        return _rnnDescriptors[(cell, input, hidden)] = NewRnnDescriptor(cell, input, hidden, _noDropout);
+    }
+
+    /// <summary>A new descriptor as <see cref="RnnDescriptor"/> describes it (also the bring-up probe's, on its own handle).</summary>
+    internal static CudnnRnnDescriptor NewRnnDescriptor(CellType cell, int input, int hidden, CudnnDropoutDescriptor noDropout)
+    {
+        CudaStatus.Check(Cudnn.cudnnCreateRNNDescriptor(out var d));
         var mode = cell switch
         {
             CellType.Lstm => CudnnRnnMode.CUDNN_LSTM,
@@ -218,9 +216,32 @@ public sealed unsafe class CudaBackend : IBackend
         };
         CudaStatus.Check(Cudnn.cudnnSetRNNDescriptor_v8(d, CudnnRnnAlgo.CUDNN_RNN_ALGO_STANDARD, mode, CudnnRnnBiasMode.CUDNN_RNN_DOUBLE_BIAS,
             CudnnDirectionMode.CUDNN_UNIDIRECTIONAL, CudnnRnnInputMode.CUDNN_LINEAR_INPUT, CudnnDataType.CUDNN_DATA_FLOAT,
-            CudnnDataType.CUDNN_DATA_FLOAT, CudnnMathType.CUDNN_FMA_MATH, input, hidden, hidden, 1, _noDropout,
+            CudnnDataType.CUDNN_DATA_FLOAT, CudnnMathType.CUDNN_FMA_MATH, input, hidden, hidden, 1, noDropout,
             CudnnRnnAuxFlags.CUDNN_RNN_PADDED_IO_ENABLED));
-        return _rnnDescriptors[(cell, input, hidden)] = d;
+        return d;
+    }
+
+    /// <summary>A dropout descriptor with p = 0 and no states, for the RNN descriptors (see the constructor).</summary>
+    internal static CudnnDropoutDescriptor NoDropout(CudnnHandle dnn)
+    {
+        CudaStatus.Check(Cudnn.cudnnCreateDropoutDescriptor(out var d));
+        CudaStatus.Check(Cudnn.cudnnSetDropoutDescriptor(d, dnn, 0f, 0, 0, 0));
+        return d;
+    }
+
+    /// <summary>
+    /// cudnnGetRNNWeightParams for one linLayerID of layer <paramref name="layer"/>'s weight space at <paramref name="space"/>,
+    /// as a table row; the two descriptors keep cuDNN's answer (the bring-up probe logs them).
+    /// </summary>
+    internal static CudnnLinearLayer LinearLayer(CudnnHandle dnn, CudnnRnnDescriptor descriptor, nuint bytes, ulong space, int layer, int id, int hidden,
+        CudnnTensorDescriptor matrixDescriptor, CudnnTensorDescriptor biasDescriptor)
+    {
+        CudaStatus.Check(Cudnn.cudnnGetRNNWeightParams(dnn, descriptor, 0, bytes, space, id,
+            matrixDescriptor, out ulong matrix, biasDescriptor, out ulong bias), $"layer {layer}, linLayerID {id}");
+        if (matrix == 0 || bias == 0) throw new InvalidOperationException($"cuDNN gave no matrix or bias for layer {layer}, linLayerID {id}");
+        var (rows, columns) = MatrixShape(matrixDescriptor, hidden);
+        var (biasRows, biasColumns) = MatrixShape(biasDescriptor, hidden);
+        return new(id, Offset(matrix, space), rows, columns, Offset(bias, space), biasRows * biasColumns);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
