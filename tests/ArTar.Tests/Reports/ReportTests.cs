@@ -210,6 +210,7 @@ public class ReportTests
             ([empty], $"artar report: {empty} holds no run (no config.json in it or below it)"),
             ([file], $"artar report: {file} is a file"),
             ([Path.Combine(_dir, "run"), "--out", file], $"artar report: --out {file} is a file"),
+            ([Path.Combine(_dir, "run"), "--out", Path.Combine(file, "sub")], $"artar report: --out {Path.Combine(file, "sub")}: cannot create the folder"),
             ([_dir, "--bogus", "1"], "artar report: unknown option --bogus"),
         })
         {
@@ -220,6 +221,17 @@ public class ReportTests
         }
         Assert.That(File.ReadAllText(file), Is.EqualTo("x"), "nothing overwritten");
         Assert.That(File.Exists(Path.Combine(_dir, "results.md")), Is.False);
+    }
+
+    [Test]
+    public void AReportThatCannotBeWrittenIsOneLineAndExitOne()
+    {
+        WriteRun(Path.Combine(_dir, "ptb-650"), PaperConfig("ptb-650"), [80], null);
+        Directory.CreateDirectory(Path.Combine(_dir, Cli.Reports.Report.CsvFile));   // a folder where the file would go
+        var (code, _, err) = Report(_dir);
+        Assert.That(code, Is.EqualTo(Program.Failed));
+        Assert.That(err.TrimEnd().Split('\n'), Has.Length.EqualTo(1), err);
+        Assert.That(err, Does.StartWith($"error: artar report: cannot write the report into {_dir}: "));
     }
 
     [Test]

@@ -13,9 +13,13 @@ public static class ReportCommand
         var report = Report.Build(a.Positionals, PaperResults.Published);
         if (File.Exists(outFolder))
             throw new UsageException($"artar report: --out {outFolder} is a file; give a folder");
+        try { Directory.CreateDirectory(outFolder); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new UsageException($"artar report: --out {outFolder}: cannot create the folder ({e.Message}); choose another --out"); }
         stdout.Write(report.ConsoleTable());
         try { report.Write(outFolder); }
-        catch (UnauthorizedAccessException e) { throw new IOException($"cannot write the report into {outFolder}: {e.Message}", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new IOException($"artar report: cannot write the report into {outFolder}: {e.Message}", e); }
         stdout.WriteLine($"wrote {Path.Combine(outFolder, Report.MarkdownFile)}, {Report.CsvFile} and {Report.PngFile}"
             + (report.Sweep == Sweep.None ? "" : $" ({(report.Sweep == Sweep.Alpha ? "an α" : "a β")} sweep: perplexity against it beside the curves)"));
         return Program.Ok;
