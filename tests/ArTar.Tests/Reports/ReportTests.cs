@@ -143,6 +143,20 @@ public class ReportTests
     }
 
     [Test]
+    public void ADamagedConfigIsNamedInItsRow()
+    {
+        var run = WriteRun(Path.Combine(_dir, "ptb-650-20261201-101500"), PaperConfig("ptb-650"), [90, 85], null);
+        File.WriteAllText(run.ConfigPath, "{\"model\": \"lstm\", \"hidden\": ");
+        WriteRun(Path.Combine(_dir, "ptb-650-alpha1"), PaperConfig("ptb-650-alpha1"), [88], null);
+        var (code, output, err) = Report(_dir);
+        Assert.That(code, Is.Zero, err);
+        var row = ReadCsv(Path.Combine(_dir, "results.csv"))[0];
+        Assert.That(row["state"], Does.StartWith("config.json is damaged (").And.Contain("not valid JSON"));
+        Assert.That((row["config"], row["cell"], row["hidden"], row["valid_ppl"], row["paper_mismatch"]), Is.EqualTo(("ptb-650", "", "", "85", "config.json unreadable")));
+        Assert.That(output, Does.Not.Contain("sweep"), "a run of unknown config is no member of a sweep");
+    }
+
+    [Test]
     public void ADivergedRunIsInfinityInTheCsv()
     {
         var config = PaperConfig("ptb-rnn-650");

@@ -195,19 +195,24 @@ public sealed class Report
         return severalRoots ? Path.Combine(name, relative) : relative;
     }
 
+    // Deep enough for runs/<grid>/<sweep>/<member>/; a bound, since symbolic links can make a folder its own descendant.
+    private const int MaxDepth = 8;
+
     // A run folder is one with config.json; its own subfolders are not searched.
-    private static IEnumerable<string> RunFolders(string folder)
+    private static IEnumerable<string> RunFolders(string folder, int depth = 0)
     {
         if (File.Exists(Path.Combine(folder, "config.json")))
         {
             yield return folder;
             yield break;
         }
+        if (depth == MaxDepth)
+            yield break;
         IEnumerable<string> children;
         try { children = Directory.GetDirectories(folder).Order(StringComparer.Ordinal).ToList(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { yield break; }
         foreach (string child in children)
-            foreach (string run in RunFolders(child))
+            foreach (string run in RunFolders(child, depth + 1))
                 yield return run;
     }
 

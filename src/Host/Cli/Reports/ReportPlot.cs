@@ -4,7 +4,7 @@ using ScottPlot;
 namespace ArTar.Cli.Reports;
 
 /// <summary>
-/// results.png: every run's validation perplexity per epoch (log scale); for an α or β sweep a second panel beside
+/// results.png: every run's validation perplexity per epoch (log scale where it spans a factor of 2 or more); for an α or β sweep a second panel beside
 /// it, perplexity against the swept coefficient, with the paper's figures where its rows match. Headless ScottPlot,
 /// styled as <see cref="Curves"/>.
 /// </summary>
@@ -24,26 +24,35 @@ public static class ReportPlot
         return multiplot.Render(width, Height).GetImageBytes(ImageFormat.Png);
     }
 
+    // A log axis labels only 1, 2, 3, 5 × 10^k: curves that stay within a factor of 2 read better on a linear one.
+    private const double LogScaleFrom = 2;
+
     private static Plot ValidationCurves(IReadOnlyList<ReportRow> rows)
     {
-        Plot plot = NewPlot("validation perplexity per epoch", "epoch", "valid perplexity (log scale)");
-        var shown = new List<double>();
+        var curves = rows.Select(r => r.Run.Epochs.Where(e => double.IsFinite(e.ValidPpl) && e.ValidPpl > 0).ToArray()).ToList();
+        double[] shown = [.. curves.SelectMany(c => c.Select(e => e.ValidPpl)), .. rows.Where(r => r.Compared?.Valid is not null && r.Run.Epochs.Count > 0).Select(r => r.Compared!.Valid!.Value)];
+        bool log = shown.Length > 0 && shown.Max() / shown.Min() >= LogScaleFrom;
+        Plot plot = NewPlot(shown.Length > 0 ? "validation perplexity per epoch" : "validation perplexity per epoch (no run has finished an epoch)",
+            "epoch", log ? "valid perplexity (log scale)" : "valid perplexity");
         for (int i = 0; i < rows.Count; i++)
         {
-            EpochMetrics[] epochs = [.. rows[i].Run.Epochs.Where(e => double.IsFinite(e.ValidPpl) && e.ValidPpl > 0)];
-            if (epochs.Length == 0)
+            if (curves[i].Length == 0)
                 continue;
-            var line = plot.Add.Scatter(epochs.Select(e => (double)e.Epoch).ToArray(), epochs.Select(e => Math.Log10(e.ValidPpl)).ToArray(),
-                plot.Add.Palette.GetColor(i));
+            var line = plot.Add.Scatter(curves[i].Select(e => (double)e.Epoch).ToArray(),
+                curves[i].Select(e => log ? Math.Log10(e.ValidPpl) : e.ValidPpl).ToArray(), plot.Add.Palette.GetColor(i));
             line.LegendText = rows[i].Run.Label;
             line.LineWidth = 2;
-            line.MarkerSize = epochs.Length > 40 ? 0 : 5;
-            shown.AddRange(epochs.Select(e => e.ValidPpl));
+            line.MarkerSize = curves[i].Length > 40 ? 0 : 5;
+            // The paper's validation figure for the run's row, dashed in the run's colour: where the curve should end.
+            if (rows[i].Compared is { Valid: { } paper } row)
+            {
+                var target = plot.Add.HorizontalLine(log ? Math.Log10(paper) : paper, 1.5f, line.Color, LinePattern.Dashed);
+                target.LegendText = $"{rows[i].Run.Label}: paper, Table {row.Table}";
+            }
         }
-        plot.Axes.Left.TickGenerator = Curves.LogTicks(shown);
+        if (log)
+            plot.Axes.Left.TickGenerator = Curves.LogTicks(shown);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
-        if (shown.Count == 0)
-            plot.Title("validation perplexity per epoch (no run has finished an epoch)");
         return plot;
     }
 
