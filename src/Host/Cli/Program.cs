@@ -49,6 +49,7 @@ public static class Program
             "generate" => Commands.Generate(args[1..], stdout, stderr),
             "data" => Commands.Data(args[1..], stdout, stderr),
             "device" => Commands.Device(args[1..], stdout, stderr),
+            "report" => ArTar.Cli.Reports.ReportCommand.Run(args[1..], stdout, stderr),
             // `artar config/ptb-650.json` means `artar train config/ptb-650.json`.
             var first when first.EndsWith(".json", StringComparison.OrdinalIgnoreCase) => Commands.Train(args, stdout, stderr),
             var other => throw new UsageException($"unknown command \"{other}\"; the commands are train, eval, generate, data, device (see `artar --help`)"),

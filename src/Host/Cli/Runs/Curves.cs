@@ -42,7 +42,7 @@ public static class Curves
     }
 
     // ScottPlot's own "sans" guess falls back to a serif face on Debian; prefer a sans family that is installed.
-    private static readonly Lazy<string> SansFont = new(() =>
+    internal static readonly Lazy<string> SansFont = new(() =>
     {
         string[] installed = SkiaSharp.SKFontManager.Default.FontFamilies.ToArray();
         return new[] { "DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial", "Helvetica" }
@@ -65,7 +65,7 @@ public static class Curves
 
     // Data are plotted as log10(value). Ticks at 1·10^k, plus 2, 3, 5 (2, 5 over 3–4 decades) labelled,
     // and the other integer multiples as minor ticks, so a range within one decade still reads.
-    private static ScottPlot.TickGenerators.NumericManual LogTicks(IEnumerable<double> values)
+    internal static ScottPlot.TickGenerators.NumericManual LogTicks(IEnumerable<double> values)
     {
         double[] logs = values.Where(v => double.IsFinite(v) && v > 0).Select(Math.Log10).ToArray();
         var ticks = new ScottPlot.TickGenerators.NumericManual();
