@@ -11,7 +11,7 @@ internal static class PyTorchReference
 {
     // The GPU check runs two configs inside its benchmark stage: the script caps its own timed loops, and a run past
     // the cap plus start-up (import torch, cuDNN's first call) is killed.
-    private const int ScriptSeconds = 25, KillAfterSeconds = 45, ImportSeconds = 30;
+    private const int ScriptSeconds = 12, KillAfterSeconds = 30, ImportSeconds = 20;
 
     /// <summary>tools/pytorch_reference.py from the working folder (the repository root) or beside the build.</summary>
     public static string? Script() =>
