@@ -7,13 +7,14 @@
 #                               [--out DIR] [CONFIG…]
 #
 # CONFIG: a name under config/ or a path; default ptb-650-baseline ptb-650 (Table 3's first pair), 80 epochs each.
-# --budget: this script's whole wall time (default 600); the runs are stopped at budget − grace − 15 s, so that the
-# stop (up to --grace, default 30 s, before SIGKILL), the report and the packing fit. --set goes to every run.
+# --budget: this script's whole wall time (default 600); the runs are stopped at budget − grace − 25 s, so that the
+# stop (up to --grace, default 30 s, before SIGKILL), the report (at most 20 s) and the packing fit. --set goes to
+# every run.
 # --device is passed through (default cuda; the rehearsal on a machine without a GPU uses cpu). The data folder is
 # $ARTAR_DATA, as for artar itself.
 # What comes back, under --out (default $OUT, else gpu-out): one line per run appended to summary.txt as the report is
-# made, runs.tar.gz (each run's metrics.jsonl, summary.json when it finished, the tail of its log; `artar report`'s
-# results.md and results.csv) and results.png, every run's validation curve, from `artar report RUNDIR… --out DIR`.
+# made, runs.tar.gz (each run's metrics.jsonl, config.json, summary.json when it finished, the last 200 lines of its
+# log; `artar report`'s results.md and results.csv) and results.png, every run's validation curve, from `artar report RUNDIR… --out DIR`.
 # Exit: 0 when every run finished or was stopped by the budget and the report was made, 1 otherwise, 2 for bad usage.
 set -uo pipefail
 export LC_ALL=C   # printf %.2f reads and writes a decimal point
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --set) sets+=(--set "$2"); shift 2 ;;
     --out) out=$2; shift 2 ;;
     --artar) artar_dll=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) usage "unknown option $1" ;;
     *) configs+=("$1"); shift ;;
   esac
@@ -40,8 +41,8 @@ done
 [[ "$grace" =~ ^[0-9]+$ ]] || usage "--grace $grace: expected whole seconds"
 [ -n "$artar_dll" ] && [ -f "$artar_dll" ] || usage "artar.dll not found (${artar_dll:-not given}); pass --artar PATH or set ARTAR_DLL"
 [ ${#configs[@]} -gt 0 ] || configs=(ptb-650-baseline ptb-650)
-stop_at=$(( budget - grace - 15 ))
-[ "$stop_at" -gt 0 ] || usage "--budget $budget leaves no time to train after --grace $grace and 15 s for the report"
+stop_at=$(( budget - grace - 25 ))
+[ "$stop_at" -gt 0 ] || usage "--budget $budget leaves no time to train after --grace $grace and 25 s for the report"
 
 # Paper, Table 3 (valid/test perplexity) for the configs that have a row there.
 paper() { case "$1" in ptb-650-baseline) echo "paper 78.2/74.8" ;; ptb-650) echo "paper 72.0/68.9" ;; *) echo "" ;; esac; }
@@ -118,7 +119,7 @@ dirs=(); for name in "${names[@]}"; do [ -f "$work/runs/$name/metrics.jsonl" ] &
 if [ ${#dirs[@]} -eq 0 ]; then
   line "report" "FAILED" "no run wrote metrics.jsonl"; failed=1
 else
-  timeout 60 dotnet "$artar_dll" report "${dirs[@]}" --out "$work/report" > "$work/report.log" 2>&1
+  timeout 20 dotnet "$artar_dll" report "${dirs[@]}" --out "$work/report" > "$work/report.log" 2>&1
   rc=$?
   if [ $rc -eq 0 ] && [ -f "$work/report/results.png" ]; then
     cp "$work/report/results.png" "$out/results.png"
