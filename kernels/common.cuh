@@ -29,6 +29,21 @@ static __device__ __forceinline__ float __shfl_xor_sync(unsigned mask, float v, 
 #define fmaf(a, b, c) __builtin_fmaf(a, b, c)
 #define rintf(x) __builtin_rintf(x)
 static __device__ __forceinline__ float sqrtf(float x) { return __nvvm_sqrt_rn_f(x); }
+// Round-to-nearest multiply and add that are never contracted into an fma: mul.rn.f32 / add.rn.f32, as CUDA's headers
+// give. Inline PTX, not __nvvm_mul_rn_f / __nvvm_add_rn_f: LLVM 14 folds those to a plain fmul/fadd, emitted as mul.f32 /
+// add.f32, which ptxas is free to fuse (the PTX ISA: only an explicit rounding modifier forbids it).
+static __device__ __forceinline__ float __fmul_rn(float a, float b)
+{
+    float r;
+    asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
+static __device__ __forceinline__ float __fadd_rn(float a, float b)
+{
+    float r;
+    asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+}
 static __device__ __forceinline__ float __int_as_float(int x) { return __builtin_bit_cast(float, x); }
 // exp(x) = 2^(x·log2 e), log(x) = log2(x)·ln 2: the approximate hardware units, as --use_fast_math would.
 static __device__ __forceinline__ float __expf(float x) { return __nvvm_ex2_approx_f(x * 1.4426950408889634f); }

@@ -9,6 +9,8 @@
 //                                                   receives TAR, added by artar.cu before this runs)
 //
 // x and y (dy and dx) may be the same buffer: every element is read and written by one thread.
+// The product and the sum are rounded each on its own (__fmul_rn, __fadd_rn): the CPU rounds x·scale and then adds,
+// and an fma contracted from out + x·scale (nvcc contracts by default) would round once and break bit-equality.
 // Launch: 1-D grid-stride over the n/4 Philox blocks (one generator call serves four elements);
 //         256 threads a block, grid = min(ceil(n/4 / 256), 8 · SMs) is the default.
 // CPU reference: CpuBackend.DropoutForward / CpuBackend.DropoutBackward (src/Model/Cpu/CpuBackend.cs).
@@ -28,8 +30,8 @@ static __device__ __forceinline__ void dropout_apply(float* out, const float* in
         {
             long long i = base + lane;
             if (i >= n) break;
-            float v = dropout_keep(r.v[lane], threshold) ? in[i] * scale : 0.0f;
-            out[i] = accumulate ? out[i] + v : v;
+            float v = dropout_keep(r.v[lane], threshold) ? __fmul_rn(in[i], scale) : 0.0f;
+            out[i] = accumulate ? __fadd_rn(out[i], v) : v;
         }
     }
 }

@@ -3,7 +3,8 @@
 #   .gpu/dotnet-runtime.tar.xz   the local SDK's runtime: the dotnet muxer, host/fxr, shared/Microsoft.NETCore.App
 #   .gpu/app.tar.xz              framework-dependent builds of the Host (artar), the tests and the benchmarks
 #   .gpu/data/ptb/*.txt          the PTB files from $ARTAR_DATA (../shared does not travel)
-# Usage: bash tools/gpu-bundle.sh      (then: device run with carry [".gpu"], command "bash tools/gpu-check.sh")
+# Usage: bash tools/gpu-bundle.sh      (then: one device run with carry [".gpu"], timeout_s 570, command
+#                                      "bash tools/gpu-check.sh"; docs/gpu-log.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(dirname "$(readlink -f "$(command -v dotnet)")")

@@ -6,8 +6,11 @@ Embedding E (V×H) tied to the decoder, input dropout, one nn.LSTM/GRU/RNN per l
 output o, TAR on the undropped last layer, inside the window); clip_grad_norm_, SGD with weight decay (no momentum).
 Random ids from a fixed seed; median over timed steps after warm-up, each step closed by torch.cuda.synchronize().
 Prints one JSON object: tokens/s of a training step and of an evaluation step.
+--max-seconds caps the timed loops (the GPU check has a budget): training stops after 60% of it, evaluation at
+all of it, each after at least one timed step; "steps"/"eval_steps" are the steps timed, "capped" says whether it cut.
 
     python3 tools/pytorch_reference.py --config config/ptb-650.json [--vocab 10000] [--steps 30] [--eval-steps 30] [--warmup 5]
+                                       [--max-seconds 60]
 """
 import argparse
 import json
@@ -58,7 +61,11 @@ def main():
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--eval-steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--max-seconds", type=float, default=60.0)
     a = p.parse_args()
+    started = time.perf_counter()
+    over = lambda share: time.perf_counter() - started > share * a.max_seconds
+    capped = False
     with open(a.config) as f:
         c = json.load(f)
     if not torch.cuda.is_available():
@@ -83,6 +90,9 @@ def main():
     state = model.zero_state(B, dev)
     train_ms, first_loss = [], None
     for k in range(n_train):
+        if train_ms and over(0.6):
+            capped = True
+            break
         x, y = train_stream[k * T:(k + 1) * T], train_stream[k * T + 1:(k + 1) * T + 1]
         torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -109,6 +119,9 @@ def main():
     eval_ms = []
     with torch.no_grad():
         for k in range(n_eval):
+            if eval_ms and over(1.0):
+                capped = True
+                break
             x, y = eval_stream[k * T:(k + 1) * T], eval_stream[k * T + 1:(k + 1) * T + 1]
             torch.cuda.synchronize()
             t0 = time.perf_counter()
@@ -123,7 +136,8 @@ def main():
         "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(), "device": torch.cuda.get_device_name(0),
         "train_tokens_per_sec": B * T / (tm / 1000), "eval_tokens_per_sec": E * T / (em / 1000),
         "train_ms_per_step": tm, "eval_ms_per_step": em, "train_ms_min": min(train_ms), "train_ms_max": max(train_ms),
-        "steps": a.steps, "eval_steps": a.eval_steps, "warmup": a.warmup, "first_loss": first_loss,
+        "steps": len(train_ms), "eval_steps": len(eval_ms), "warmup": a.warmup, "first_loss": first_loss,
+        "capped": capped, "max_seconds": a.max_seconds,
     }))
     return 0
 

@@ -37,11 +37,17 @@ internal static unsafe class GpuBench
         }
         using var _ = cuda;
         Console.WriteLine($"== gpu: {cuda.Description}");
+        // The JSON is rewritten after each part, so a run stopped by the check's timeout keeps the parts it finished.
+        void Write(string done, GpuCeilings ceilings, List<OpRow>? ops, List<ThroughputRow>? throughput) =>
+            Machine.WriteJson(o.Json, new { suite = "gpu", date = Machine.Date(), device = cuda.Description, done, ceilings, ops, throughput,
+                checksFailed = ops?.Count(r => r.Checked == false) });
         var ceilings = MeasureCeilings(cuda, o.Seconds);
+        Write("ceilings", ceilings, null, null);
         var ops = RunOps(cuda, ceilings, o.Seconds);
+        Write("ceilings, ops", ceilings, ops, null);
         var throughput = ThroughputBench.RunOn(cuda, o);
+        Write("ceilings, ops, throughput", ceilings, ops, throughput);
         int failed = ops.Count(r => r.Checked == false);
-        Machine.WriteJson(o.Json, new { suite = "gpu", date = Machine.Date(), device = cuda.Description, ceilings, ops, throughput, checksFailed = failed });
         if (failed > 0) Console.WriteLine($"gpu: {failed} kernel result(s) differ from the CPU reference (FAIL rows above)");
         return failed > 0 ? 1 : 0;
     }

@@ -9,6 +9,10 @@ namespace ArTar.Bench;
 
 internal static class PyTorchReference
 {
+    // The GPU check runs two configs inside its benchmark stage: the script caps its own timed loops, and a run past
+    // the cap plus start-up (import torch, cuDNN's first call) is killed.
+    private const int ScriptSeconds = 12, KillAfterSeconds = 30, ImportSeconds = 20;
+
     /// <summary>tools/pytorch_reference.py from the working folder (the repository root) or beside the build.</summary>
     public static string? Script() =>
         new[] { Path.Combine("tools", "pytorch_reference.py"), Path.Combine(AppContext.BaseDirectory, "..", "tools", "pytorch_reference.py"),
@@ -18,10 +22,11 @@ internal static class PyTorchReference
     {
         const string who = "pytorch cudnn";
         if (Script() is not { } script) return new ThroughputRow(ours, who, null, null, null, null, "tools/pytorch_reference.py not found (run from the repository root)", null);
-        var (ok, output) = Python(["-c", "import torch; print(torch.__version__)"], 60);
+        var (ok, output) = Python(["-c", "import torch; print(torch.__version__)"], ImportSeconds);
         if (!ok) return new ThroughputRow(ours, who, null, null, null, null, $"python3 cannot import torch: {Last(output)}", null);
         string configPath = Machine.ConfigPath(config.Name);
-        var (ran, json) = Python([script, "--config", configPath, "--vocab", ours.Vocab.ToString(CultureInfo.InvariantCulture)], 240);
+        var (ran, json) = Python([script, "--config", configPath, "--vocab", ours.Vocab.ToString(CultureInfo.InvariantCulture),
+            "--max-seconds", ScriptSeconds.ToString(CultureInfo.InvariantCulture)], KillAfterSeconds);
         if (!ran) return new ThroughputRow(ours, who, null, null, null, null, $"pytorch_reference.py failed: {Last(json)}", null);
         try
         {

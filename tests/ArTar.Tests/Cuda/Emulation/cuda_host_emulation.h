@@ -80,6 +80,9 @@ static inline float __shfl_down_sync(unsigned, float v, int delta)
 }
 static inline float atomicAdd(float* p, float v) { std::lock_guard<std::mutex> lock(emulation::atomics); float old = *p; *p = old + v; return old; }
 static inline float __int_as_float(int x) { float f; memcpy(&f, &x, 4); return f; }
+// One rounding each, as on the GPU: clang contracts only within one expression (and baseline x86-64 has no fma).
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
 static inline float __nvvm_ex2_approx_f(float x) { return exp2f(x); }
 static inline float __nvvm_lg2_approx_f(float x) { return log2f(x); }
 // glibc declares (but need not export) __expf / __logf: macros keep the kernels off them.
