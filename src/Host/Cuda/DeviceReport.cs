@@ -1,0 +1,45 @@
+namespace ArTar.Cuda;
+
+/// <summary>
+/// What <c>artar device</c> prints: the probe's line (<see cref="CudaProbe.ToString"/>: the device, or the reason there is
+/// none), then each library that loaded with the absolute file it came from and its version and CUDA version, and the
+/// cuDNN sub-libraries and PTX JIT compiler loaded beside them (or why one did not). A library that the loader found by
+/// its soname is located by <see cref="CudaLibraries.MappedFile"/>.
+/// </summary>
+public static class DeviceReport
+{
+    /// <summary>Probes the device, writes the report; true if training on it would work.</summary>
+    public static bool Write(TextWriter output, int ordinal = 0)
+    {
+        var probe = CudaAvailability.Probe(ordinal);
+        foreach (var line in Lines(probe, CudaLibraries.LoadedLibraries(), CudaLibraries.Companions())) output.WriteLine(line);
+        return probe.Available;
+    }
+
+    /// <summary>The report's lines, from what was probed and loaded. Pure.</summary>
+    public static List<string> Lines(CudaProbe probe, IReadOnlyList<LoadedLibrary> libraries, IReadOnlyList<CompanionLoad> companions)
+    {
+        var lines = new List<string> { probe.ToString() };
+        foreach (var library in libraries)
+        {
+            string file = library.Path ?? $"{library.Soname} (file not located)";
+            string how = library.ByLoaderSearch ? " (the loader's default search)" : "";
+            lines.Add($"  {library.Soname}: {file}{how}{VersionOf(library.Logical, probe)}");
+            foreach (var companion in companions.Where(c => c.Owner == library.Logical))
+                lines.Add(companion.Error is null
+                    ? $"    {companion.Path}"
+                    : $"    {companion.Path}: did not load ({(companion.Required ? "required" : "optional")}): {companion.Error}");
+        }
+        return lines;
+    }
+
+    private static string VersionOf(string logical, CudaProbe probe) => logical switch
+    {
+        "cuda" when probe.DriverVersion > 0 => $", driver for CUDA {CudaAvailability.CudaVersion(probe.DriverVersion)}",
+        "cublas" when probe.CublasVersion is not null => $", cuBLAS {probe.CublasVersion}" + BuiltFor(probe.CublasCudaVersion),
+        "cudnn" when probe.CudnnVersion is not null => $", cuDNN {probe.CudnnVersion}" + BuiltFor(probe.CudnnCudaVersion),
+        _ => "",
+    };
+
+    private static string BuiltFor(int cuda) => cuda > 0 ? $" built for CUDA {CudaAvailability.CudaVersion(cuda)}" : "";
+}
