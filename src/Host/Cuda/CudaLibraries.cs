@@ -35,7 +35,8 @@ public sealed record CompanionLoad(string Owner, string Path, bool Required, str
 /// libcudnn.so.9 its libcudnn_*.so.9 siblings are loaded from the same folder by absolute path (<see cref="CudnnSiblings"/>),
 /// so a system cuDNN elsewhere cannot fill in a missing one (CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH). A libcuda from a
 /// folder brings that folder's libnvidia-ptxjitcompiler.so.1 (else every PTX load fails, CUDA_ERROR_JIT_COMPILER_NOT_FOUND).
-/// What was loaded from where, and what failed with which loader error, is kept for <see cref="DeviceReport"/>.
+/// What was loaded from where (a library the loader found by soname is located by <see cref="MappedFile"/>), and what
+/// failed with which loader error, is kept for <see cref="DeviceReport"/> and the probe's reason.
 /// </summary>
 public static class CudaLibraries
 {
@@ -93,14 +94,15 @@ public static class CudaLibraries
             if (Preload.TryGetValue(logical, out var first)) TryLoad(first, out _);
             var errors = new List<string>();
             var candidates = Candidates(logical, Environment.GetEnvironmentVariable(PathVariable), ScanSitePackages(), FolderEntries);
-            if (TryLoadFirst(logical, candidates, errors, out handle)) return true;
-            if (logical != "cuda")
+            if (TryLoadFirst(logical, candidates, errors, out handle, out bool refused)) return true;
+            if (logical != "cuda" && !refused)
             {
                 var tried = candidates.Select(c => c.LoadPath).ToHashSet();
                 var python = Candidates(logical, null, PythonSitePackages(), FolderEntries).Where(c => c.Directory is not null && !tried.Contains(c.LoadPath));
-                if (TryLoadFirst(logical, python, errors, out handle)) return true;
+                if (TryLoadFirst(logical, python, errors, out handle, out _)) return true;
             }
-            Failures[logical] = errors.Count == 0 ? NotFoundMessage(logical) : string.Join("; ", errors);
+            Failures[logical] = errors.Count == 0 ? NotFoundMessage(logical)
+                : string.Join("; ", errors) + $" (install what it lacks, or set {PathVariable} to a folder with a complete copy)";
             return false;
         }
     }
@@ -294,13 +296,16 @@ public static class CudaLibraries
     }
 
     // The first candidate that loads wins; a file that exists but refuses leaves its loader error in `errors`.
-    private static bool TryLoadFirst(string logical, IEnumerable<LibraryCandidate> candidates, List<string> errors, out nint handle)
+    // `refused`: a cuDNN loaded without a required sibling, after which no other copy may be tried.
+    private static bool TryLoadFirst(string logical, IEnumerable<LibraryCandidate> candidates, List<string> errors, out nint handle, out bool refused)
     {
+        refused = false;
         foreach (var candidate in candidates)
         {
             if (!TryLoadFile(candidate.LoadPath, out handle, out string? error))
             {
                 if (candidate.Directory is not null) errors.Add($"{candidate.LoadPath} did not load: {error}");
+                else if (!IsAbsent(candidate.Soname, error!)) errors.Add($"{candidate.Soname} (the loader's search) did not load: {error}");
                 continue;
             }
             string? path = candidate.Directory is null ? FileOf(handle, Exports[logical]) : candidate.LoadPath;
@@ -311,7 +316,8 @@ public static class CudaLibraries
             {
                 Loaded.Remove(logical);
                 handle = 0;
-                return false;   // never on to another copy: its siblings would meet these by soname
+                refused = true;   // never on to another copy: its siblings would meet these by soname
+                return false;
             }
             return true;
         }
@@ -363,6 +369,10 @@ public static class CudaLibraries
             return false;
         }
     }
+
+    /// <summary>Whether a load by soname failed only because the loader's search has no such file (not a dependency, not a bad file).</summary>
+    internal static bool IsAbsent(string soname, string loaderError) =>
+        loaderError.StartsWith($"{soname}: cannot open shared object file", StringComparison.Ordinal);
 
     /// <summary>The loader's own words from a .NET load failure: its last line, without .NET's advice around it.</summary>
     internal static string LoaderError(string message)

@@ -25,13 +25,21 @@ public static class DeviceReport
             string file = library.Path ?? $"{library.Soname} (file not located)";
             string how = library.ByLoaderSearch ? " (the loader's default search)" : "";
             lines.Add($"  {library.Soname}: {file}{how}{VersionOf(library.Logical, probe)}");
-            foreach (var companion in companions.Where(c => c.Owner == library.Logical))
-                lines.Add(companion.Error is null
-                    ? $"    {companion.Path}"
-                    : $"    {companion.Path}: did not load ({(companion.Required ? "required" : "optional")}): {companion.Error}");
+            lines.AddRange(companions.Where(c => c.Owner == library.Logical).Select(Companion));
+        }
+        // Companions of a library that was refused for them (a cuDNN without a required sub-library).
+        var orphans = companions.Where(c => !libraries.Any(l => l.Logical == c.Owner)).ToList();
+        foreach (var owner in orphans.Select(c => c.Owner).Distinct())
+        {
+            lines.Add($"  {CudaLibraries.Sonames[owner][0]}: refused");
+            lines.AddRange(orphans.Where(c => c.Owner == owner).Select(Companion));
         }
         return lines;
     }
+
+    private static string Companion(CompanionLoad companion) => companion.Error is null
+        ? $"    {companion.Path}"
+        : $"    {companion.Path}: did not load ({(companion.Required ? "required" : "optional")}): {companion.Error}";
 
     private static string VersionOf(string logical, CudaProbe probe) => logical switch
     {

@@ -164,5 +164,11 @@ public class CudaLibrariesTests
         TestContext.Out.WriteLine(words);
         Assert.That(words, Does.Contain(fake).Or.Contain("ELF").Or.Contain("too short"));
         Assert.That(words, Does.Not.Contain('\n'));
+
+        // The loader's search not finding a soname is no failure to report; finding it without its dependency is.
+        var absent = Assert.Catch<Exception>(() => NativeLibrary.Load("libartar-absent.so.13"));
+        Assert.That(CudaLibraries.IsAbsent("libartar-absent.so.13", CudaLibraries.LoaderError(absent!.Message)), Is.True);
+        Assert.That(CudaLibraries.IsAbsent("libcublas.so.13", "libcublasLt.so.13: cannot open shared object file: No such file or directory"), Is.False);
+        Assert.That(CudaLibraries.IsAbsent("libcuda.so.1", "/lib/libcuda.so.1: undefined symbol: x"), Is.False);
     }
 }

@@ -46,6 +46,11 @@ public class DeviceReportTests
         Assert.That(lines[5], Is.EqualTo("    /s/nvidia/cudnn/lib/libcudnn_graph.so.9"));
         Assert.That(lines[6], Does.StartWith("    /s/nvidia/cudnn/lib/libcudnn_ext.so.9: did not load (optional): libfoo.so.1: cannot open"));
         Assert.That(lines, Has.Count.EqualTo(7));
+
+        // A cuDNN refused for a missing sub-library still shows what was tried beside it.
+        var refused = DeviceReport.Lines(new CudaProbe(false, "no cuDNN 9: …"), libraries[..3],
+            [new("cudnn", "/s/nvidia/cudnn/lib/libcudnn_adv.so.9", true, "not in the folder")]);
+        Assert.That(refused[^2..], Is.EqualTo(new[] { "  libcudnn.so.9: refused", "    /s/nvidia/cudnn/lib/libcudnn_adv.so.9: did not load (required): not in the folder" }));
     }
 
     [Test]
