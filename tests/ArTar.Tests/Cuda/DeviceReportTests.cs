@@ -39,18 +39,18 @@ public class DeviceReportTests
         ];
 
         var lines = DeviceReport.Lines(probe, libraries, companions);
-        Assert.That(lines[0], Is.EqualTo(probe.ToString()));
-        Assert.That(lines[1], Is.EqualTo("  libcuda.so.1: /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06 (the loader's default search), driver for CUDA 13.0"));
-        Assert.That(lines[3], Is.EqualTo("  libcublas.so.13: /s/nvidia/cu13/lib/libcublas.so.13, cuBLAS 13.1.1 built for CUDA 13.0"));
-        Assert.That(lines[4], Is.EqualTo("  libcudnn.so.9: /s/nvidia/cudnn/lib/libcudnn.so.9, cuDNN 9.24.0 built for CUDA 13.0"));
-        Assert.That(lines[5], Is.EqualTo("    /s/nvidia/cudnn/lib/libcudnn_graph.so.9"));
-        Assert.That(lines[6], Does.StartWith("    /s/nvidia/cudnn/lib/libcudnn_ext.so.9: did not load (optional): libfoo.so.1: cannot open"));
+        Assert.That(lines[^1], Is.EqualTo(probe.ToString()), "the verdict is the last line");
+        Assert.That(lines[0], Is.EqualTo("libcuda.so.1: /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06 (the loader's default search), driver for CUDA 13.0"));
+        Assert.That(lines[2], Is.EqualTo("libcublas.so.13: /s/nvidia/cu13/lib/libcublas.so.13, cuBLAS 13.1.1 built for CUDA 13.0"));
+        Assert.That(lines[3], Is.EqualTo("libcudnn.so.9: /s/nvidia/cudnn/lib/libcudnn.so.9, cuDNN 9.24.0 built for CUDA 13.0"));
+        Assert.That(lines[4], Is.EqualTo("  /s/nvidia/cudnn/lib/libcudnn_graph.so.9"));
+        Assert.That(lines[5], Does.StartWith("  /s/nvidia/cudnn/lib/libcudnn_ext.so.9: did not load (optional): libfoo.so.1: cannot open"));
         Assert.That(lines, Has.Count.EqualTo(7));
 
         // A cuDNN refused for a missing sub-library still shows what was tried beside it.
         var refused = DeviceReport.Lines(new CudaProbe(false, "no cuDNN 9: …"), libraries[..3],
             [new("cudnn", "/s/nvidia/cudnn/lib/libcudnn_adv.so.9", true, "not in the folder")]);
-        Assert.That(refused[^2..], Is.EqualTo(new[] { "  libcudnn.so.9: refused", "    /s/nvidia/cudnn/lib/libcudnn_adv.so.9: did not load (required): not in the folder" }));
+        Assert.That(refused[^3..], Is.EqualTo(new[] { "libcudnn.so.9: refused", "  /s/nvidia/cudnn/lib/libcudnn_adv.so.9: did not load (required): not in the folder", "CUDA unavailable: no cuDNN 9: …" }));
     }
 
     [Test]

@@ -97,15 +97,15 @@ public class StandInLibraryTests
         string cublas = Path.Combine(_root, "cu13/libcublas.so.13"), cudnn = Path.Combine(_root, "cudnn/libcudnn.so.9");
 
         Assert.That(code, Is.EqualTo(Program.Failed), string.Join('\n', lines));
-        Assert.That(lines[0], Is.EqualTo($"CUDA unavailable: cuDNN {cudnn} is built for CUDA 12.8 but cuBLAS {cublas} for CUDA 13.0; "
+        Assert.That(lines[^1], Is.EqualTo($"CUDA unavailable: cuDNN {cudnn} is built for CUDA 12.8 but cuBLAS {cublas} for CUDA 13.0; "
             + "install the cuDNN of CUDA 13 (pip: nvidia-cudnn-cu13) or set ARTAR_CUDA_LIBS to folders holding a matching pair"));
-        Assert.That(lines, Does.Contain($"  libcuda.so.1: {_root}/driver/libcuda.so.1, driver for CUDA 13.0"));
-        Assert.That(lines, Does.Contain($"    {_root}/driver/{CudaLibraries.PtxJitCompiler}"), "the JIT compiler beside a folder's libcuda is loaded");
-        Assert.That(lines, Does.Contain($"  libcublas.so.13: {cublas}, cuBLAS 13.1.1 built for CUDA 13.0"), "libcublas.so.13 beats the .so.12 listed first");
-        Assert.That(lines, Does.Contain($"  libcudnn.so.9: {cudnn}, cuDNN 9.24.0 built for CUDA 12.8"));
-        var siblings = lines.SkipWhile(l => !l.StartsWith("  libcudnn.so.9", StringComparison.Ordinal)).Skip(1).ToList();
-        Assert.That(siblings.Take(4), Is.EqualTo(new[] { "graph", "ops", "cnn", "adv" }.Select(s => $"    {_root}/cudnn/libcudnn_{s}.so.9")));
-        Assert.That(siblings[4], Does.StartWith($"    {_root}/cudnn/libcudnn_ext.so.9: did not load (optional): ").And.Contain("libartar-gone.so.1"));
+        Assert.That(lines, Does.Contain($"libcuda.so.1: {_root}/driver/libcuda.so.1, driver for CUDA 13.0"));
+        Assert.That(lines, Does.Contain($"  {_root}/driver/{CudaLibraries.PtxJitCompiler}"), "the JIT compiler beside a folder's libcuda is loaded");
+        Assert.That(lines, Does.Contain($"libcublas.so.13: {cublas}, cuBLAS 13.1.1 built for CUDA 13.0"), "libcublas.so.13 beats the .so.12 listed first");
+        Assert.That(lines, Does.Contain($"libcudnn.so.9: {cudnn}, cuDNN 9.24.0 built for CUDA 12.8"));
+        var siblings = lines.SkipWhile(l => !l.StartsWith("libcudnn.so.9", StringComparison.Ordinal)).Skip(1).ToList();
+        Assert.That(siblings.Take(4), Is.EqualTo(new[] { "graph", "ops", "cnn", "adv" }.Select(s => $"  {_root}/cudnn/libcudnn_{s}.so.9")));
+        Assert.That(siblings[4], Does.StartWith($"  {_root}/cudnn/libcudnn_ext.so.9: did not load (optional): ").And.Contain("libartar-gone.so.1"));
         TestContext.Out.WriteLine(string.Join('\n', lines));
     }
 
@@ -113,7 +113,7 @@ public class StandInLibraryTests
     public void MatchingLibrariesReportTheDeviceAndExitZero()
     {
         var (code, lines) = Device(Install(cudnnCudart: 13000));
-        Assert.That(lines[0], Is.EqualTo("CUDA: Stand-in GPU (sm_90), driver 13.0, cuBLAS 13.1.1, cuDNN 9.24.0"));
+        Assert.That(lines[^1], Is.EqualTo("CUDA: Stand-in GPU (sm_90), driver 13.0, cuBLAS 13.1.1, cuDNN 9.24.0"));
         Assert.That(code, Is.EqualTo(Program.Ok));
     }
 
@@ -125,9 +125,9 @@ public class StandInLibraryTests
         var (code, lines) = Device(string.Join(':', new[] { "cu13", "cudnn" }.Select(f => Path.Combine(_root, f))),
             loaderPath: $"{_root}/driver:{_root}/old");
         Assert.That(code, Is.EqualTo(Program.Ok), string.Join('\n', lines));
-        Assert.That(lines, Does.Contain($"  libcuda.so.1: {_root}/driver/libcuda.so.1 (the loader's default search), driver for CUDA 13.0"));
+        Assert.That(lines, Does.Contain($"libcuda.so.1: {_root}/driver/libcuda.so.1 (the loader's default search), driver for CUDA 13.0"));
         Assert.That(lines, Has.None.Contains(CudaLibraries.PtxJitCompiler), "the loader's own libcuda finds its JIT compiler itself");
-        Assert.That(lines, Does.Contain($"  libcublas.so.13: {_root}/cu13/libcublas.so.13, cuBLAS 13.1.1 built for CUDA 13.0"));
+        Assert.That(lines, Does.Contain($"libcublas.so.13: {_root}/cu13/libcublas.so.13, cuBLAS 13.1.1 built for CUDA 13.0"));
     }
 
     [Test]
@@ -135,8 +135,8 @@ public class StandInLibraryTests
     {
         var (code, lines) = Device(Install(cudnnCudart: 13000, withAdv: false));
         Assert.That(code, Is.EqualTo(Program.Failed));
-        Assert.That(lines[0], Does.StartWith($"CUDA unavailable: no cuDNN 9: {_root}/cudnn/libcudnn_adv.so.9 is missing beside libcudnn.so.9"));
-        Assert.That(lines, Does.Contain("  libcudnn.so.9: refused"));
+        Assert.That(lines[^1], Does.StartWith($"CUDA unavailable: no cuDNN 9: {_root}/cudnn/libcudnn_adv.so.9 is missing beside libcudnn.so.9"));
+        Assert.That(lines, Does.Contain("libcudnn.so.9: refused"));
     }
 
     private static (int Code, string[] Lines) Device(string cudaLibs, string? loaderPath = null)
