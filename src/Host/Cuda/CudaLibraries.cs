@@ -60,7 +60,8 @@ public static class CudaLibraries
 
     // The RNN path cannot run without these: the shim hands the handle to graph, descriptors live in ops, the RNN in adv.
     private static readonly string[] RequiredCudnnSiblings = ["libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_adv.so.9"];
-    // Dependencies first (ops and cnn link graph; adv links ops), so a sibling without RUNPATH finds them by soname.
+    // Dependencies first as far as known (ops and cnn on graph, adv on ops), so a sibling without RUNPATH finds them by
+    // soname; LoadCudnnSiblings' second pass covers an order that is wrong for some 9.x.
     private static readonly string[] CudnnSiblingOrder = ["libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9"];
 
     private static readonly Dictionary<string, string> Preload = new() { ["cublas"] = "cublasLt", ["cudnn"] = "cublas" };
