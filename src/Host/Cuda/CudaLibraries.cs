@@ -23,8 +23,8 @@ public sealed record CompanionLoad(string Owner, string Path, bool Required, str
 /// Sonames are tried newest first, and each soname in every place before an older soname anywhere, so a system
 /// libcublas.so.12 on the loader's path cannot beat a wheel's libcublas.so.13 (<see cref="Candidates"/>). The places:
 /// <list type="number">
+/// <item>the folders of <c>ARTAR_CUDA_LIBS</c> (colon-separated), in order: the user's choice beats a system copy;</item>
 /// <item>the loader's default search (LD_LIBRARY_PATH as set at process start, ld.so.cache, the system folders);</item>
-/// <item>the folders of <c>ARTAR_CUDA_LIBS</c> (colon-separated), in order;</item>
 /// <item>the driver only: /usr/local/nvidia/lib64, /usr/local/nvidia/lib, /usr/lib/wsl/lib (container and WSL mounts);</item>
 /// <item>the rest only (never libcuda: a wheel's or toolkit's copy is a stub that answers CUDA_ERROR_STUB_LIBRARY): every
 ///   <c>nvidia/*/lib</c> folder under the site-packages of $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, /usr/local, /usr,
@@ -64,6 +64,7 @@ public static class CudaLibraries
     // soname; LoadCudnnSiblings' second pass covers an order that is wrong for some 9.x.
     private static readonly string[] CudnnSiblingOrder = ["libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9"];
 
+    private static readonly string[] LogicalNames = ["cuda", "cublasLt", "cublas", "cudnn"];
     private static readonly Dictionary<string, string> Preload = new() { ["cublas"] = "cublasLt", ["cudnn"] = "cublas" };
     private static readonly string[] DriverDirectories = ["/usr/local/nvidia/lib64", "/usr/local/nvidia/lib", "/usr/lib/wsl/lib"];
 
@@ -114,10 +115,10 @@ public static class CudaLibraries
         lock (Gate) return Loaded.TryGetValue(logical, out var hit) ? hit.Library.Path ?? "the loader's default search" : null;
     }
 
-    /// <summary>What is loaded, in load order (the order of <see cref="Sonames"/> is kept).</summary>
+    /// <summary>What is loaded: the driver, cuBLASLt, cuBLAS, cuDNN (the order each needs the one before).</summary>
     public static IReadOnlyList<LoadedLibrary> LoadedLibraries()
     {
-        lock (Gate) return Sonames.Keys.Where(Loaded.ContainsKey).Select(k => Loaded[k].Library).ToList();
+        lock (Gate) return LogicalNames.Where(Loaded.ContainsKey).Select(k => Loaded[k].Library).ToList();
     }
 
     /// <summary>The cuDNN sub-libraries and the PTX JIT compiler loaded (or refused) beside their library.</summary>
@@ -138,27 +139,29 @@ public static class CudaLibraries
         + (logical == "cuda" ? ", /usr/local/nvidia" : ", Python site-packages nvidia/*/lib") + $"); set {PathVariable} to its folder";
 
     /// <summary>
-    /// The order in which <paramref name="logical"/> is tried: for each soname, newest first, the loader's default search,
-    /// then every folder (<see cref="SearchDirectories"/>) that holds that file; only then the next soname. Pure:
-    /// <paramref name="entries"/> lists a folder's names (empty when it does not exist).
+    /// The order in which <paramref name="logical"/> is tried: for each soname, newest first, the ARTAR_CUDA_LIBS folders
+    /// that hold it, the loader's default search, then the other folders (<see cref="SearchDirectories"/>) that hold it;
+    /// only then the next soname. Pure: <paramref name="entries"/> lists a folder's names (empty when it does not exist).
     /// </summary>
-    public static List<LibraryCandidate> Candidates(string logical, string? extraDirectories, IEnumerable<string> sitePackages, Func<string, IEnumerable<string>> entries)
+    internal static List<LibraryCandidate> Candidates(string logical, string? extraDirectories, IEnumerable<string> sitePackages, Func<string, IEnumerable<string>> entries)
     {
+        var extra = ExtraDirectories(extraDirectories).Distinct().ToList();
         var folders = SearchDirectories(logical, extraDirectories, sitePackages, entries).Distinct().Select(d => (Folder: d, Names: entries(d).ToHashSet())).ToList();
         var candidates = new List<LibraryCandidate>();
         foreach (var soname in Sonames[logical])
         {
+            var holding = folders.Where(f => f.Names.Contains(soname)).Select(f => new LibraryCandidate(soname, f.Folder)).ToList();
+            candidates.AddRange(holding.Where(c => extra.Contains(c.Directory!)));
             candidates.Add(new(soname, null));
-            candidates.AddRange(folders.Where(f => f.Names.Contains(soname)).Select(f => new LibraryCandidate(soname, f.Folder)));
+            candidates.AddRange(holding.Where(c => !extra.Contains(c.Directory!)));
         }
         return candidates;
     }
 
-    /// <summary>Folders searched after the loader's default, in order (steps 2–4 of the class summary).</summary>
-    public static IEnumerable<string> SearchDirectories(string logical, string? extraDirectories, IEnumerable<string> sitePackages, Func<string, IEnumerable<string>> entries)
+    /// <summary>The folders searched besides the loader's default, in order (steps 1 and 3–4 of the class summary).</summary>
+    internal static IEnumerable<string> SearchDirectories(string logical, string? extraDirectories, IEnumerable<string> sitePackages, Func<string, IEnumerable<string>> entries)
     {
-        foreach (var d in (extraDirectories ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            yield return d;
+        foreach (var d in ExtraDirectories(extraDirectories)) yield return d;
         if (logical == "cuda")
         {
             foreach (var d in DriverDirectories) yield return d;
@@ -167,8 +170,11 @@ public static class CudaLibraries
         foreach (var d in NvidiaLibDirectories(sitePackages, entries)) yield return d;
     }
 
+    private static IEnumerable<string> ExtraDirectories(string? value) =>
+        (value ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary><c>site-packages/nvidia/*/lib</c> folders (nvidia/cu13/lib, nvidia/cublas/lib, nvidia/cudnn/lib …), sorted within a root.</summary>
-    public static IEnumerable<string> NvidiaLibDirectories(IEnumerable<string> sitePackages, Func<string, IEnumerable<string>> entries)
+    internal static IEnumerable<string> NvidiaLibDirectories(IEnumerable<string> sitePackages, Func<string, IEnumerable<string>> entries)
     {
         foreach (var root in sitePackages.Distinct())
         {
@@ -183,7 +189,7 @@ public static class CudaLibraries
     /// The libcudnn_*.so.9 siblings of a libcudnn.so.9, in load order: graph, ops, cnn, adv (each after what it links),
     /// then the rest by name. Only exact .so.9 names: a system folder's .so.9.x.y files are what those link to.
     /// </summary>
-    public static List<string> CudnnSiblings(IEnumerable<string> folderNames)
+    internal static List<string> CudnnSiblings(IEnumerable<string> folderNames)
     {
         var siblings = folderNames.Where(n => n.StartsWith("libcudnn_", StringComparison.Ordinal) && n.EndsWith(".so.9", StringComparison.Ordinal)).ToHashSet();
         var ordered = CudnnSiblingOrder.Where(siblings.Contains).ToList();
@@ -192,10 +198,10 @@ public static class CudaLibraries
     }
 
     /// <summary>Whether cuDNN's RNN path cannot work without this sub-library.</summary>
-    public static bool IsRequiredCudnnSibling(string fileName) => RequiredCudnnSiblings.Contains(fileName);
+    internal static bool IsRequiredCudnnSibling(string fileName) => RequiredCudnnSiblings.Contains(fileName);
 
     /// <summary>The names in a folder; empty if it does not exist or cannot be read.</summary>
-    public static IEnumerable<string> FolderEntries(string folder)
+    internal static IEnumerable<string> FolderEntries(string folder)
     {
         try
         {
@@ -279,7 +285,7 @@ public static class CudaLibraries
     /// (<c>7f3a…000-7f3a…000 r-xp 00000000 08:01 1234   /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06</c>); null if no
     /// file-backed mapping holds it. Pure. The path is the real file, symlinks resolved; a " (deleted)" mark is dropped.
     /// </summary>
-    public static string? MappedFile(IEnumerable<string> mapsLines, ulong address)
+    internal static string? MappedFile(IEnumerable<string> mapsLines, ulong address)
     {
         foreach (var line in mapsLines)
         {

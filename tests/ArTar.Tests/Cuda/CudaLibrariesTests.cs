@@ -42,8 +42,8 @@ public class CudaLibrariesTests
 
         Assert.That(Candidates("cublas", $"{old}:{both}"), Is.EqualTo(new LibraryCandidate[]
         {
-            new("libcublas.so.13", null), new("libcublas.so.13", both), new("libcublas.so.13", cu13),
-            new("libcublas.so.12", null), new("libcublas.so.12", old), new("libcublas.so.12", both), new("libcublas.so.12", cu12),
+            new("libcublas.so.13", both), new("libcublas.so.13", null), new("libcublas.so.13", cu13),
+            new("libcublas.so.12", old), new("libcublas.so.12", both), new("libcublas.so.12", null), new("libcublas.so.12", cu12),
         }));
         Assert.That(Candidates("cublasLt", null), Is.EqualTo(new LibraryCandidate[]
         {
@@ -52,7 +52,7 @@ public class CudaLibrariesTests
     }
 
     [Test]
-    public void ArtarCudaLibsFoldersKeepTheirOrderComeBeforeWheelsAndCountOnce()
+    public void ArtarCudaLibsFoldersKeepTheirOrderComeBeforeTheLoaderAndWheelsAndCountOnce()
     {
         string b = Files("b", "libcudnn.so.9");
         string a = Files("a", "libcudnn.so.9");
@@ -62,10 +62,10 @@ public class CudaLibrariesTests
         var candidates = Candidates("cudnn", $" {b} :{empty}:{a}:{b}:/does/not/exist");
         Assert.That(candidates, Is.EqualTo(new LibraryCandidate[]
         {
-            new("libcudnn.so.9", null), new("libcudnn.so.9", b), new("libcudnn.so.9", a), new("libcudnn.so.9", wheel),
+            new("libcudnn.so.9", b), new("libcudnn.so.9", a), new("libcudnn.so.9", null), new("libcudnn.so.9", wheel),
         }));
-        Assert.That(candidates[1].LoadPath, Is.EqualTo(Path.Combine(b, "libcudnn.so.9")), "a folder's candidate is loaded by absolute path");
-        Assert.That(candidates[0].LoadPath, Is.EqualTo("libcudnn.so.9"), "the loader's search gets the bare soname");
+        Assert.That(candidates[0].LoadPath, Is.EqualTo(Path.Combine(b, "libcudnn.so.9")), "a folder's candidate is loaded by absolute path");
+        Assert.That(candidates[2].LoadPath, Is.EqualTo("libcudnn.so.9"), "the loader's search gets the bare soname");
     }
 
     [Test]
@@ -75,7 +75,7 @@ public class CudaLibrariesTests
         string driver = Files("driver", "libcuda.so.1", CudaLibraries.PtxJitCompiler);
 
         var candidates = Candidates("cuda", driver);
-        Assert.That(candidates.Take(2), Is.EqualTo(new LibraryCandidate[] { new("libcuda.so.1", null), new("libcuda.so.1", driver) }));
+        Assert.That(candidates.Take(2), Is.EqualTo(new LibraryCandidate[] { new("libcuda.so.1", driver), new("libcuda.so.1", null) }));
         Assert.That(candidates.Select(c => c.Directory ?? ""), Has.None.StartWith(_site));
     }
 
@@ -98,7 +98,7 @@ public class CudaLibrariesTests
         Assert.That(CudaLibraries.NvidiaLibDirectories(["/s", "/s"], Entries), Is.EqualTo(new[] { "/s/nvidia/cu13/lib", "/s/nvidia/cudnn/lib" }));
         Assert.That(CudaLibraries.Candidates("cublas", "/x", ["/s"], Entries), Is.EqualTo(new LibraryCandidate[]
         {
-            new("libcublas.so.13", null), new("libcublas.so.13", "/s/nvidia/cu13/lib"), new("libcublas.so.12", null), new("libcublas.so.12", "/x"),
+            new("libcublas.so.13", null), new("libcublas.so.13", "/s/nvidia/cu13/lib"), new("libcublas.so.12", "/x"), new("libcublas.so.12", null),
         }));
     }
 

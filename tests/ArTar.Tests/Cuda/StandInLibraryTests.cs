@@ -81,13 +81,18 @@ public class StandInLibraryTests
         Library("old", "libcublas.so.12", Cublas(12, 12080));
         Library("cu13", "libcublasLt.so.13", "int cublasLtCreate(void **h) { return 1; }");
         Library("cu13", "libcublas.so.13", Cublas(13, 13000));
-        Library("cudnn", "libcudnn.so.9", Cudnn(cudnnCudart));
-        foreach (var sibling in withAdv ? new[] { "graph", "ops", "adv", "cnn" } : ["graph", "ops"])
-            Library("cudnn", $"libcudnn_{sibling}.so.9", $"int cudnn_{sibling}_stand_in;");
+        CudnnFolder("cudnn", cudnnCudart, withAdv);
         string gone = Library("gone", "libartar-gone.so.1", "int gone;");
         Library("cudnn", "libcudnn_ext.so.9", "extern int gone; int ext(void) { return gone; }", gone);
         File.Delete(gone);
         return string.Join(':', new[] { "driver", "old", "cu13", "cudnn" }.Select(f => Path.Combine(_root, f)));
+    }
+
+    private void CudnnFolder(string folder, int cudart, bool withAdv = true)
+    {
+        Library(folder, "libcudnn.so.9", Cudnn(cudart));
+        foreach (var sibling in withAdv ? new[] { "graph", "ops", "adv", "cnn" } : ["graph", "ops"])
+            Library(folder, $"libcudnn_{sibling}.so.9", $"int cudnn_{sibling}_stand_in;");
     }
 
     [Test]
@@ -118,16 +123,20 @@ public class StandInLibraryTests
     }
 
     [Test]
-    public void ALibraryOnTheLoadersPathIsLocatedAndAnOlderSonameThereLosesToANewerOneInAFolder()
+    public void ALibraryOnTheLoadersPathIsLocatedAndLosesToArtarCudaLibsAndToANewerSoname()
     {
         Install(cudnnCudart: 13000);
-        // As a system would have them: the driver and a CUDA 12 cuBLAS on the loader's path, the CUDA 13 wheel in a folder.
+        CudnnFolder("system", cudart: 12080);
+        // As a system would have them: the driver, a CUDA 12 cuBLAS and a cuDNN for CUDA 12 on the loader's path; the
+        // CUDA 13 cuBLAS and cuDNN in ARTAR_CUDA_LIBS.
         var (code, lines) = Device(string.Join(':', new[] { "cu13", "cudnn" }.Select(f => Path.Combine(_root, f))),
-            loaderPath: $"{_root}/driver:{_root}/old");
+            loaderPath: $"{_root}/driver:{_root}/old:{_root}/system");
         Assert.That(code, Is.EqualTo(Program.Ok), string.Join('\n', lines));
         Assert.That(lines, Does.Contain($"libcuda.so.1: {_root}/driver/libcuda.so.1 (the loader's default search), driver for CUDA 13.0"));
         Assert.That(lines, Has.None.Contains(CudaLibraries.PtxJitCompiler), "the loader's own libcuda finds its JIT compiler itself");
         Assert.That(lines, Does.Contain($"libcublas.so.13: {_root}/cu13/libcublas.so.13, cuBLAS 13.1.1 built for CUDA 13.0"));
+        Assert.That(lines, Does.Contain($"libcudnn.so.9: {_root}/cudnn/libcudnn.so.9, cuDNN 9.24.0 built for CUDA 13.0"), "ARTAR_CUDA_LIBS beats the loader");
+        Assert.That(lines, Has.None.Contains($"{_root}/system/"), "no sibling comes from the other cuDNN");
     }
 
     [Test]
