@@ -23,7 +23,7 @@ public sealed record CudaProbe(
 
 /// <summary>
 /// Can this process train on a GPU? <c>--device auto</c> uses the answer to fall back to the CPU with one line,
-/// <c>--device cuda</c> to fail with that line (DESIGN §4). Checks, in order: the build has PTX, libcuda loads, a device
+/// <c>--device cuda</c> to fail with that line (docs/cuda.md §2). Checks, in order: the build has PTX, libcuda loads, a device
 /// exists, its compute capability is at least 8.0 (the PTX targets sm_80), cuBLAS and cuDNN 9 load, and both were built
 /// for the same CUDA major version (<see cref="CudaMajorMismatch"/>). Creates no context.
 /// </summary>

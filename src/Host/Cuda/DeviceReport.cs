@@ -1,10 +1,10 @@
 namespace ArTar.Cuda;
 
 /// <summary>
-/// What <c>artar device</c> prints: each library that loaded with the absolute file it came from and its version and CUDA
-/// version, the cuDNN sub-libraries and PTX JIT compiler loaded beside them (or why one did not), and last the probe's
-/// line (<see cref="CudaProbe.ToString"/>: the device, or the reason there is none), where `tail -1` finds it. A library that the loader found by
-/// its soname is located by <see cref="CudaLibraries.MappedFile"/>.
+/// What <c>artar device</c> prints: each library that loaded with the absolute file it came from, its version and the
+/// CUDA version it was built for, the cuDNN sub-libraries and PTX JIT compiler loaded beside them (or why one did not),
+/// and last the probe's line (<see cref="CudaProbe.ToString"/>: the device, or the reason there is none), where
+/// `tail -1` finds it. A library the loader found by its soname is located by <see cref="CudaLibraries.MappedFile"/>.
 /// </summary>
 public static class DeviceReport
 {
