@@ -119,16 +119,14 @@ public static class Commands
         return Program.Ok;
     }
 
-    /// <summary>What --device auto would find: the GPU and its libraries, or the one-line reason there is none.</summary>
+    /// <summary>What --device auto would find: the GPU and the files of its libraries, or the one-line reason there is none.</summary>
     public static int Device(string[] args, TextWriter stdout, TextWriter stderr)
     {
         if (args.Contains("--probe")) return DeviceProbe([.. args.Where(x => x != "--probe")], stdout);
         var a = Arguments.Parse("device", args, []);
         if (a.Help) { stdout.Write(Help.Device); return Program.Ok; }
         if (a.Positionals.Count > 0) throw new UsageException("artar device takes no arguments");
-        var probe = ArTar.Cuda.CudaAvailability.Probe();
-        stdout.WriteLine(probe.ToString());
-        return probe.Available ? Program.Ok : Program.Failed;
+        return ArTar.Cuda.DeviceReport.Write(stdout) ? Program.Ok : Program.Failed;
     }
 
     /// <summary>

@@ -74,9 +74,12 @@ public static class Help
     public const string Device = """
         usage: artar device
 
-        Prints the GPU that --device auto would train on, with its driver, cuBLAS and cuDNN versions, or the one-line
-        reason it would train on the CPU (exit 1). Libraries are looked up in the loader's paths, the folders in
-        $ARTAR_CUDA_LIBS (colon-separated), and the nvidia/*/lib folders of Python's site-packages (docs/cuda.md).
+        Prints each CUDA library that loaded, with the file it came from and the CUDA version it was built for (and the
+        cuDNN sub-libraries libcudnn_*.so.9 loaded beside it, or why one did not), then, last, the GPU that --device auto
+        would train on with its driver, cuBLAS and cuDNN versions, or the one-line reason it would train on the CPU
+        (exit 1). A cuDNN built for another CUDA major version than cuBLAS is refused. Libraries are looked up, newest
+        soname first, in the loader's paths, the folders in $ARTAR_CUDA_LIBS (colon-separated), and the nvidia/*/lib
+        folders of Python's site-packages (docs/cuda.md).
 
         usage: artar device --probe [--log PATH]
 

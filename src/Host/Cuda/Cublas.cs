@@ -14,6 +14,8 @@ public static unsafe partial class Cublas
     [LibraryImport(Library)] public static partial CublasStatus cublasCreate_v2(out CublasHandle handle);
     [LibraryImport(Library)] public static partial CublasStatus cublasDestroy_v2(nint handle);
     [LibraryImport(Library)] public static partial CublasStatus cublasGetProperty(LibraryPropertyType type, out int value);
+    /// <summary>The CUDA runtime version cuBLAS was built with (CUDART_VERSION: MAJOR·1000 + MINOR·10, e.g. 13000).</summary>
+    [LibraryImport(Library)] public static partial nuint cublasGetCudartVersion();
     [LibraryImport(Library)] public static partial nint cublasGetStatusName(CublasStatus status);
     [LibraryImport(Library)] public static partial nint cublasGetStatusString(CublasStatus status);
     /// <summary>Resets the workspace to the default pool: call <see cref="cublasSetWorkspace_v2"/> after it (cuda-interop.md §5.8).</summary>

@@ -55,21 +55,27 @@ public sealed class CudaKernelLibrary : IDisposable
         foreach (var declaration in Declarations) _ = this[declaration];
     }
 
-    /// <summary>JIT-compiles one embedded module; a refusal carries the JIT's error log.</summary>
+    /// <summary>JIT-compiles one embedded module; a refusal carries the JIT's error log and its info log.</summary>
     public static unsafe CudaModule LoadModule(string name)
     {
         const int logBytes = 16384;
         byte[] image = PtxModules.ReadImage(name);
         byte* log = stackalloc byte[logBytes];
+        byte* info = stackalloc byte[logBytes];
         log[0] = 0;
-        CuJitOption* options = stackalloc CuJitOption[2];
-        void** values = stackalloc void*[2];
+        info[0] = 0;
+        CuJitOption* options = stackalloc CuJitOption[4];
+        void** values = stackalloc void*[4];
         options[0] = CuJitOption.CU_JIT_ERROR_LOG_BUFFER; values[0] = log;
         options[1] = CuJitOption.CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES; values[1] = (void*)(nuint)logBytes;   // the size sits in the slot itself
+        options[2] = CuJitOption.CU_JIT_INFO_LOG_BUFFER; values[2] = info;
+        options[3] = CuJitOption.CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES; values[3] = (void*)(nuint)logBytes;
         CuResult status;
         CudaModule module;
-        fixed (byte* ptx = image) status = CudaDriver.cuModuleLoadDataEx(out module, ptx, 2, options, values);
-        CudaStatus.Check(status, $"kernels/{name}.ptx: {Marshal.PtrToStringUTF8((nint)log)?.Trim()}", "cuModuleLoadDataEx");
+        fixed (byte* ptx = image) status = CudaDriver.cuModuleLoadDataEx(out module, ptx, 4, options, values);
+        if (status == CuResult.CUDA_SUCCESS) return module;
+        string? infoLog = Marshal.PtrToStringUTF8((nint)info)?.Trim();
+        CudaStatus.Check(status, $"kernels/{name}.ptx: {Marshal.PtrToStringUTF8((nint)log)?.Trim()}" + (string.IsNullOrEmpty(infoLog) ? "" : $" (JIT info: {infoLog})"), "cuModuleLoadDataEx");
         return module;
     }
 

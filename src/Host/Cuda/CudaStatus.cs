@@ -81,7 +81,7 @@ public enum CudnnStatus
     CUDNN_STATUS_EXECUTION_FAILED_CUDART = 5003,
 }
 
-/// <summary>A CUDA driver, cuBLAS or cuDNN call returned an error status.</summary>
+/// <summary>A CUDA driver, cuBLAS or cuDNN call returned an error status (for cuDNN, with its last error string).</summary>
 public sealed class CudaException(string library, string call, int status, string statusName, string? detail = null)
     : Exception($"{call} failed: {statusName} ({status})" + (string.IsNullOrEmpty(detail) ? "" : $": {detail}"))
 {
@@ -112,7 +112,7 @@ public static class CudaStatus
 
     public static void Check(CudnnStatus status, string? detail = null, [CallerArgumentExpression(nameof(status))] string call = "")
     {
-        if (status != CudnnStatus.CUDNN_STATUS_SUCCESS) throw Failure("cuDNN", call, (int)status, NameOf(status), detail);
+        if (status != CudnnStatus.CUDNN_STATUS_SUCCESS) throw Failure("cuDNN", call, (int)status, NameOf(status), WithCudnnMessage(detail, CudnnLastError()));
     }
 
     /// <summary>The header's name of a driver status; codes outside our enum are asked of the driver (if loaded).</summary>
@@ -125,6 +125,32 @@ public static class CudaStatus
 
     public static string NameOf(CudnnStatus status) =>
         Enum.IsDefined(status) ? status.ToString() : AskLibrary(() => Cudnn.cudnnGetErrorString(status)) ?? "unknown cudnnStatus_t";
+
+    /// <summary>The caller's detail and cuDNN's own account of the failure (on one line), each only if there is one.</summary>
+    internal static string? WithCudnnMessage(string? detail, string? cudnnMessage)
+    {
+        string? said = string.IsNullOrWhiteSpace(cudnnMessage) ? null : string.Join(' ', cudnnMessage.Split(new[] { '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        return said is null ? detail : string.IsNullOrEmpty(detail) ? $"cuDNN says: {said}" : $"{detail}; cuDNN says: {said}";
+    }
+
+    // cudnnGetLastErrorString names what cuDNN 9 disliked (which descriptor, which sub-library); asked only of a loaded
+    // cuDNN, so a status checked without one loads nothing. Never throws.
+    private static unsafe string? CudnnLastError()
+    {
+        if (CudaLibraries.LoadedFrom("cudnn") is null) return null;
+        const int size = 1024;
+        byte* message = stackalloc byte[size];
+        message[0] = 0;
+        try
+        {
+            Cudnn.cudnnGetLastErrorString(message, size);
+            return Marshal.PtrToStringUTF8((nint)message);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            return null;
+        }
+    }
 
     private static CudaException Failure(string library, string call, int status, string name, string? detail) =>
         new(library, FunctionName(call), status, name, detail);

@@ -13,9 +13,11 @@ public static unsafe partial class Cudnn
 
     /// <summary>MAJOR·10000 + MINOR·100 + PATCH, e.g. 90600.</summary>
     [LibraryImport(Library)] public static partial nuint cudnnGetVersion();
+    /// <summary>The CUDA runtime cuDNN links statically (MAJOR·1000 + MINOR·10, e.g. 12080): the CUDA it was built for.</summary>
     [LibraryImport(Library)] public static partial nuint cudnnGetCudartVersion();
     /// <summary>A static C string: read it, never free it.</summary>
     [LibraryImport(Library)] public static partial nint cudnnGetErrorString(CudnnStatus status);
+    /// <summary>The last error message of this thread, NUL-terminated into message (at most max_size bytes).</summary>
     [LibraryImport(Library)] public static partial void cudnnGetLastErrorString(byte* message, nuint max_size);
     [LibraryImport(Library)] public static partial CudnnStatus cudnnCreate(out CudnnHandle handle);
     [LibraryImport(Library)] public static partial CudnnStatus cudnnDestroy(nint handle);

@@ -43,14 +43,14 @@ public class CudaAvailabilityTests
             foreach (var package in new[] { "cudnn", "cu13", "cublas" }) Directory.CreateDirectory(Path.Combine(site, "nvidia", package, "lib"));
             Directory.CreateDirectory(Path.Combine(site, "nvidia", "nolib"));
 
-            var cudnn = CudaLibraries.SearchDirectories("cudnn", "/opt/a: /opt/b", [site]).ToList();
+            var cudnn = CudaLibraries.SearchDirectories("cudnn", "/opt/a: /opt/b", [site], CudaLibraries.FolderEntries).ToList();
             Assert.That(cudnn, Is.EqualTo(new[]
             {
                 "/opt/a", "/opt/b",
                 Path.Combine(site, "nvidia/cu13/lib"), Path.Combine(site, "nvidia/cublas/lib"), Path.Combine(site, "nvidia/cudnn/lib"),
             }));
 
-            var driver = CudaLibraries.SearchDirectories("cuda", "/opt/a", [site]).ToList();
+            var driver = CudaLibraries.SearchDirectories("cuda", "/opt/a", [site], CudaLibraries.FolderEntries).ToList();
             Assert.That(driver[0], Is.EqualTo("/opt/a"));
             Assert.That(driver, Has.None.Contains(site), "libcuda is never taken from a wheel (stub library)");
         }
