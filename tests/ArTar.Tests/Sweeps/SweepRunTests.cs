@@ -113,6 +113,10 @@ public class SweepRunTests
         WaitFor(() => HasStep(a) && HasStep(b), sweep, "steps of both members");
         long stepA = MemberProgress.Read(Path.Combine(a, "metrics.jsonl")).Step;
         WaitFor(() => MemberProgress.Read(Path.Combine(a, "metrics.jsonl")).Step > stepA && HasStep(b), sweep, "a growing metrics.jsonl");
+        // A second sweep of the same folder while this one runs would start the same members again: refused.
+        var (code, _, err) = CliTests.Run("sweep", _config, "--grid", "alpha=0,1", "--set", "epochs=1000", "--runs", Runs, "--device", "cpu");
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(GridTests.OneLine(err), Does.Contain("another artar sweep is running the members of"));
         sweep.Terminate();
         Assert.That(sweep.Exit(), Is.EqualTo(Program.Stopped), sweep.Output);
         foreach (string run in new[] { a, b })

@@ -27,7 +27,11 @@ public static class SweepCommand
                 throw new UsageException($"artar sweep: --name {given}: expected a folder name (no '/'), e.g. --name alpha-seeds");
             name = given;
         }
-        var plan = SweepPlan.Create(name, configs, a.All("--set"), axes, a.Get("--runs") ?? "runs", a.Get("--data"));
+        string runsRoot = a.Get("--runs") ?? "runs";
+        // Held from before the member folders are read until the last member has ended.
+        using var held = SweepLock.IfExists(SweepPlan.FolderOf(runsRoot, name));
+        var plan = SweepPlan.Create(name, configs, a.All("--set"), axes, runsRoot, a.Get("--data"));
+        using var taken = held ?? SweepLock.Take(plan.Folder);
         var runner = new SweepRunner(plan, self, device, a.Get("--data"), parallel, SweepDisplay.ForConsole(stdout));
 
         // Ctrl-C and SIGTERM stop every member after its step (they resume on the next `artar sweep`).

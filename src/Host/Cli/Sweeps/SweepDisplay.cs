@@ -7,8 +7,11 @@ namespace ArTar.Cli.Sweeps;
 /// with ANSI cursor movement on a terminal, or a plain line whenever a member's state or epoch changes otherwise;
 /// at the end a table of member, state, epochs, valid and test perplexity.
 /// </summary>
-public sealed class SweepDisplay(TextWriter output, bool interactive, int width = 0)
+/// <param name="width">Terminal columns: a redrawn line is cut to fit, or it would wrap (0: no limit).</param>
+/// <param name="height">Terminal rows: more members than fit are shown as plain lines, as the cursor cannot move back above the screen (0: no limit).</param>
+public sealed class SweepDisplay(TextWriter output, bool interactive, int width = 0, int height = 0)
 {
+    private bool _interactive = interactive;
     private int _drawn;   // lines of the last redraw, to move the cursor back over
     private readonly Dictionary<string, string> _shown = [];
     private int _nameWidth;
@@ -17,18 +20,19 @@ public sealed class SweepDisplay(TextWriter output, bool interactive, int width 
     public static SweepDisplay ForConsole(TextWriter stdout)
     {
         bool interactive = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
-        int width = 0;
+        int width = 0, height = 0;
         if (interactive)
         {
-            try { width = Console.WindowWidth; }
+            try { (width, height) = (Console.WindowWidth, Console.WindowHeight); }
             catch (IOException) { }
         }
-        return new SweepDisplay(stdout, interactive, width);
+        return new SweepDisplay(stdout, interactive, width, height);
     }
 
     public void Start(SweepPlan plan, IReadOnlyList<MemberRun> runs, int parallel)
     {
         _nameWidth = runs.Max(r => r.Member.Name.Length);
+        if (height > 0 && runs.Count >= height) _interactive = false;
         int earlier = runs.Count(r => r.Earlier), resume = runs.Count(r => r.Planned.Start == MemberStart.Resume);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sweep {plan.Name}: {runs.Count} member{(runs.Count == 1 ? "" : "s")} in {plan.Folder} ({earlier} finished earlier, {resume} to resume), {parallel} at a time; each member's output in {Path.Combine(plan.Folder, "<member>.log")}"));
@@ -37,7 +41,7 @@ public sealed class SweepDisplay(TextWriter output, bool interactive, int width 
 
     public void Update(IReadOnlyList<MemberRun> runs)
     {
-        if (interactive)
+        if (_interactive)
         {
             // Back to the first member's line (ESC [ n F), then each line cleared (ESC [ 2 K) and written again.
             if (_drawn > 0) output.Write($"\e[{_drawn}F");
@@ -64,7 +68,7 @@ public sealed class SweepDisplay(TextWriter output, bool interactive, int width 
 
     public void Finish(IReadOnlyList<MemberRun> runs, bool stopped)
     {
-        if (!interactive) output.WriteLine();
+        if (!_interactive) output.WriteLine();
         string[] head = ["member", "state", "epochs", "valid", "test"];
         var rows = runs.Select(r => new[]
         {

@@ -37,7 +37,7 @@ public sealed record SweepPlan(string Name, string Folder, IReadOnlyList<Planned
     public static SweepPlan Create(string name, IReadOnlyList<string> configs, IReadOnlyList<string> sets, IReadOnlyList<GridAxis> axes,
         string runsRoot, string? cliData)
     {
-        string folder = Path.Combine(runsRoot, name);
+        string folder = FolderOf(runsRoot, name);
         var members = new List<PlannedMember>();
         foreach (string path in configs)
         {
@@ -58,6 +58,9 @@ public sealed record SweepPlan(string Name, string Folder, IReadOnlyList<Planned
         CheckData(members, cliData);
         return new SweepPlan(name, folder, members);
     }
+
+    /// <summary>runs/&lt;sweep&gt;/: the folder of the sweep's member folders and logs.</summary>
+    public static string FolderOf(string runsRoot, string name) => Path.Combine(runsRoot, name);
 
     /// <summary>Removes what a start that never finished a step left in a Restart member's folder.</summary>
     public static void ClearUnstarted(SweepMember member)

@@ -63,17 +63,19 @@ public sealed class SweepRunner(SweepPlan plan, SelfCommand self, string device,
         var args = TrainArguments(r.Planned);
         var start = self.Start(args);
         start.RedirectStandardOutput = start.RedirectStandardError = true;
-        var log = new StreamWriter(new FileStream(r.LogPath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
-        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# {DateTime.Now:yyyy-MM-dd HH:mm:ss} artar {string.Join(' ', args)}"));
+        StreamWriter? log = null;
         try
         {
+            log = new StreamWriter(new FileStream(r.LogPath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# {DateTime.Now:yyyy-MM-dd HH:mm:ss} artar {string.Join(' ', args)}"));
             if (r.Planned.Start == MemberStart.Restart) SweepPlan.ClearUnstarted(r.Member);
             var process = new Process { StartInfo = start };
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+            var output = log;
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.WriteLine(e.Data); };
             process.ErrorDataReceived += (_, e) =>
             {
                 if (e.Data is null) return;
-                lock (log) log.WriteLine(e.Data);
+                lock (output) output.WriteLine(e.Data);
                 if (e.Data.StartsWith("error: ", StringComparison.Ordinal)) r.Error = e.Data["error: ".Length..];
             };
             process.Start();
@@ -87,8 +89,8 @@ public sealed class SweepRunner(SweepPlan plan, SelfCommand self, string device,
         {
             r.State = MemberState.Failed;
             r.Error = $"could not start artar train ({e.Message})";
-            log.WriteLine($"error: {r.Error}");
-            log.Dispose();
+            log?.WriteLine($"error: {r.Error}");
+            log?.Dispose();
         }
     }
 
