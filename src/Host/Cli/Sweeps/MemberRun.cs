@@ -24,6 +24,7 @@ public sealed class MemberRun(PlannedMember planned, string logPath)
     public RunSummary? Summary { get; private set; }
 
     private long _rateStart, _rateStartStep = -1;
+    private MemberState? _observed;   // the state of the last read: a member not running is read once per state
 
     /// <summary>Seconds left at the rate seen since this sweep first saw a step; NaN until an epoch has shown how many steps it has.</summary>
     public double EtaSeconds
@@ -36,9 +37,11 @@ public sealed class MemberRun(PlannedMember planned, string logPath)
         }
     }
 
-    /// <summary>Reads metrics.jsonl (and summary.json once done) again.</summary>
+    /// <summary>Reads metrics.jsonl (and summary.json once done) again; of a member not running, only after its state changed.</summary>
     public void Observe()
     {
+        if (State != MemberState.Running && State == _observed) return;
+        _observed = State;
         var run = Member.RunDirectory;
         Progress = MemberProgress.Read(Path.Combine(run, "metrics.jsonl"));
         if (State == MemberState.Running && _rateStartStep < 0 && Progress.Step > 0)

@@ -24,7 +24,7 @@ public sealed class SweepRunner(SweepPlan plan, SelfCommand self, string device,
             if (stop.IsCancellationRequested && !signalled)
             {
                 signalled = true;
-                foreach (var r in runs.Where(r => r.State == MemberState.Running))
+                foreach (var r in runs.Where(r => r.State == MemberState.Running && !r.Process!.HasExited))
                     Posix.kill(r.Process!.Id, Posix.SIGTERM);
             }
             foreach (var r in runs.Where(r => r.State == MemberState.Running && r.Process!.HasExited))
