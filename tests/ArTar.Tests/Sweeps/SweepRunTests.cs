@@ -178,6 +178,25 @@ public class SweepRunTests
     }
 
     [Test]
+    public void ANamedSweepTrainsItsConfigsAndALaterSweepOfMoreEpochsContinuesAFinishedMember()
+    {
+        string sweeps = Path.Combine(_dir, "sweeps");
+        Directory.CreateDirectory(sweeps);
+        File.WriteAllText(Path.Combine(sweeps, "mini.json"), """{"description": "one small config", "configs": ["small"]}""");
+        int Mini(params string[] args) => SweepCommand.Run(["mini", "--runs", Runs, "--device", "cpu", "--data", TestData.Folder("ptb"), .. args],
+            TextWriter.Null, TextWriter.Null, new SelfCommand("dotnet", [TestData.ArtarDll]), sweeps);
+
+        Assert.That(Mini(), Is.EqualTo(Program.Ok));
+        string run = Path.Combine(Runs, "mini", "small");
+        Assert.That(RunDirectory.Open(run).ReadSummary().Epochs, Is.EqualTo(1));
+        // epochs may differ from the folder's config: the sweep's value wins, and the finished run goes on.
+        Assert.That(Mini("--set", "epochs=2"), Is.EqualTo(Program.Ok));
+        Assert.That(RunDirectory.Open(run).ReadSummary().Epochs, Is.EqualTo(2));
+        Assert.That(RunDirectory.Open(run).Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2 }));
+        Assert.That(File.ReadAllText(run + ".log"), Does.Contain("artar train --resume " + run + " --set epochs=2"));
+    }
+
+    [Test]
     public void AMemberFolderHoldingAnotherConfigIsOneLineBeforeAnythingRuns()
     {
         string other = Member("small-alpha=0");
