@@ -18,6 +18,7 @@ public static class Help
           artar data get ptb|wikitext-2 [--data DIR]  download a corpus (md5-verified)
           artar device                                is there a usable GPU? (CUDA driver, cuBLAS, cuDNN)
           artar report DIR... [--out DIR]             the runs under DIR beside the paper's numbers
+          artar sweep SWEEP|CONFIG… [options]         many runs: a table of the paper, or a --grid of a config
           artar COMMAND --help                        the options of one command
 
         examples:
@@ -90,6 +91,30 @@ public static class Help
         that fails skips only the stages that need it ("skipped: needs cuInit"). The detail log (cuDNN's dims and
         offsets, each comparison, exceptions) follows the table, or goes to PATH, written as the stages run.
         Exit 0 when every stage is ok, else 1 (docs/cuda.md, "Bring-up probe").
+
+        """;
+
+    public const string Sweep = """
+        usage: artar sweep SWEEP|CONFIG… [options]
+
+        Trains every member of a sweep, each as its own `artar train` process, in runs/<sweep>/<member>/ (the files
+        of a single run; its output in runs/<sweep>/<member>.log), showing one live line per member and a table at
+        the end. SWEEP is a name from config/sweeps/ (table1, table2, table3, table4, table6, paper = all of them)
+        or a sweep file; otherwise give config files, or one config with --grid.
+
+        options:
+          --grid KEY=V1,V2,…       train the config once for each value; several --grid make their product, and a
+                                   member is named <config>-KEY=V-KEY2=V2 (e.g. ptb-650-alpha=2-beta=1)
+          --set KEY=VALUE          override one config key in every member; may be repeated
+          --parallel N             members trained at once (default 1; on one GPU they share it)
+          --device auto|cpu|cuda   passed to each `artar train`
+          --runs DIR               the folder of sweeps instead of runs/
+          --name NAME              the sweep's folder name (default: the sweep's or config's name; "sweep" for a list)
+          --data DIR               corpus folder, or a folder holding it (see `artar --help`)
+
+        Running the same sweep again resumes it: finished members are skipped, stopped ones continue from
+        last.safetensors, and a folder holding another config is refused. Ctrl-C or SIGTERM stops every member
+        after its step (exit 130). Exit 0 when all finished, 1 when some failed. See docs/sweeps.md.
 
         """;
 

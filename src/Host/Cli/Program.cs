@@ -8,7 +8,7 @@ using ArTar.Training;
 namespace ArTar;
 
 /// <summary>
-/// The artar command line: train, eval, generate, data get, device. Exit codes: 0 ok, 1 the run failed, 2 bad input
+/// The artar command line: train, eval, generate, data get, device, sweep, report. Exit codes: 0 ok, 1 the run failed, 2 bad input
 /// (command line, config, data, checkpoint, device), 130 stopped by Ctrl-C/SIGTERM with a checkpoint to resume from.
 /// </summary>
 public static class Program
@@ -50,9 +50,10 @@ public static class Program
             "data" => Commands.Data(args[1..], stdout, stderr),
             "device" => Commands.Device(args[1..], stdout, stderr),
             "report" => ArTar.Cli.Reports.ReportCommand.Run(args[1..], stdout, stderr),
+            "sweep" => Cli.Sweeps.SweepCommand.Run(args[1..], stdout, stderr, Cli.Sweeps.SelfCommand.Current()),
             // `artar config/ptb-650.json` means `artar train config/ptb-650.json`.
             var first when first.EndsWith(".json", StringComparison.OrdinalIgnoreCase) => Commands.Train(args, stdout, stderr),
-            var other => throw new UsageException($"unknown command \"{other}\"; the commands are train, eval, generate, data, device (see `artar --help`)"),
+            var other => throw new UsageException($"unknown command \"{other}\"; the commands are train, eval, generate, data, device, sweep, report (see `artar --help`)"),
         };
     }
 }
