@@ -516,6 +516,17 @@ public class CheckpointTests
         Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Does.StartWith("state.h_l0 holds -∞ at index [1,1]; "));
     }
 
+    [Test]
+    public void FileOverTheSizeLimitIsRefusedBeforeItIsRead()
+    {
+        string path = PathOf("huge.safetensors");
+        // Sparse: no disk is used, and a reader that read it would allocate 2 GB.
+        using (var stream = new FileStream(path, FileMode.CreateNew)) stream.SetLength(SafeTensors.MaxFileBytes + 1);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Is.EqualTo($"is {SafeTensors.MaxFileBytes + 1} bytes, over the {SafeTensors.MaxFileBytes}-byte limit of a checkpoint"));
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1 << 20));
+    }
+
     [TestCase("/dev/zero", "is a character device, not a regular file")]
     [TestCase("/dev/null", "is a character device, not a regular file")]
     [TestCase("/tmp", "is a directory, not a regular file")]

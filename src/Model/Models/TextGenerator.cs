@@ -49,7 +49,7 @@ public static class TextGenerator
             if (!double.IsFinite(max))
                 throw new TrainingException(double.IsNegativeInfinity(max)
                     ? $"the model has no word to generate: every word but {Vocabulary.EndOfSentence} and {Vocabulary.Unknown} has weight 0 (vocabulary of {v})"
-                    : $"the model's scores for word {i + 1} are not finite ({max}): its weights overflow, so there is no distribution to sample from");
+                    : $"the model's scores for word {i + 1} are not finite ({max}): its weights overflow or hold NaN, so there is no distribution to sample from");
             // (z - max) / temperature is ≤ 0 for any temperature > 0, however small: exp never sees ∞ - ∞ (a tiny
             // temperature is greedy decoding, not NaN weights).
             double sum = 0;

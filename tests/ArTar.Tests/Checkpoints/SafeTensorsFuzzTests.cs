@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -150,11 +151,11 @@ public class SafeTensorsFuzzTests
             }
         }
         JsonElement m = header.RootElement.GetProperty("__metadata__");
-        var model = new ModelShape(checkpoint.Metadata.Model.Cell, int.Parse(m.GetProperty("vocab_size").GetString()!),
-            int.Parse(m.GetProperty("hidden").GetString()!), int.Parse(m.GetProperty("layers").GetString()!));
+        int Int(string key) => int.Parse(m.GetProperty(key).GetString()!, CultureInfo.InvariantCulture);
+        var model = new ModelShape(checkpoint.Metadata.Model.Cell, Int("vocab_size"), Int("hidden"), Int("layers"));
         if (model != checkpoint.Metadata.Model) return $"its model is {checkpoint.Metadata.Model}, the metadata says {model}";
         if (checkpoint.Tensors.Count != model.Parameters().Count) return $"it has {checkpoint.Tensors.Count} parameters, a model of {model} {model.Parameters().Count}";
-        if (checkpoint.Metadata.Epoch.ToString() != m.GetProperty("epoch").GetString()!.Trim()) return $"its epoch is {checkpoint.Metadata.Epoch}";
+        if (checkpoint.Metadata.Epoch != Int("epoch")) return $"its epoch is {checkpoint.Metadata.Epoch}";
         return null;
     }
 
