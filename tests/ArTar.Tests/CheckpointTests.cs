@@ -516,6 +516,11 @@ public class CheckpointTests
         Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Does.StartWith("state.h_l0 holds -∞ at index [1,1]; "));
     }
 
+    [TestCase("")]
+    [TestCase("a\0b.safetensors")]
+    public void PathThatIsNoPathIsOneLineError(string path) =>
+        Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Does.StartWith("is not a usable file path"));
+
     [Test]
     public void FileOverTheSizeLimitIsRefusedBeforeItIsRead()
     {

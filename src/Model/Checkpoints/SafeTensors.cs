@@ -142,6 +142,10 @@ public static class SafeTensors
         {
             throw new CheckpointException(path, "no such file", e);
         }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException(path, $"is not a usable file path ({Excerpt(e.Message, 200)})", e);
+        }
         catch (EndOfStreamException e)
         {
             throw new CheckpointException(path, "shrank while it was read; read it again once nothing writes it", e);
