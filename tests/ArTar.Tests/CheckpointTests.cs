@@ -56,9 +56,9 @@ public class CheckpointTests
                 data[i] = (float)(random.NextDouble() * 2 - 1);
             tensors.Add(new NamedTensor(t.Name, t.Dimensions, data));
         }
-        // Values whose bits must survive exactly: -0, a subnormal, ±∞, a NaN with a payload, the extremes.
-        float[] special = [-0f, float.Epsilon, float.PositiveInfinity, float.NegativeInfinity,
-            BitConverter.Int32BitsToSingle(0x7FC01234), float.MaxValue, float.MinValue];
+        // Values whose bits must survive exactly: -0, a subnormal, the extremes (±∞ and NaN a checkpoint refuses; see
+        // NonFiniteValuesSurviveSafetensorsButNoCheckpoint).
+        float[] special = [-0f, float.Epsilon, 1.17549435e-38f, float.MaxValue, float.MinValue];
         special.CopyTo(tensors[0].Data, 0);
         return tensors;
     }
@@ -263,6 +263,21 @@ public class CheckpointTests
     [TestCase("""{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}""", 8, "names 'a' twice")]
     [TestCase("""{"__metadata__": {"k": 3}}""", 0, "entry 'k' is not a string")]
     [TestCase("""{"w": {"shape": [1], "data_offsets": [0, 4]}}""", 4, "tensor w has no dtype")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [2], "data_offsets": ["0", "8"]}}""", 8, "tensor w has data_offsets [\"0\", \"8\"], not [begin, end]")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0.0, 8.0]}}""", 8, "data_offsets [0.0, 8.0], not [begin, end]")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 1e30]}}""", 8, "data_offsets [0, 1e30], not [begin, end]")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]}}""", 8, "not [begin, end] with 0 <= begin <= end")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": [65536, 65536], "data_offsets": [0, 8]}}""", 8, "tensor w has shape [65536,65536], too large")]
+    [TestCase("""{"w": {"dtype": "F32", "shape": ["2"], "data_offsets": [0, 8]}}""", 8, "has shape [\"2\"], not a list of non-negative integers")]
+    [TestCase("""{"w": {"dtype": "F32", "dtype": "F16", "shape": [2], "data_offsets": [0, 8]}}""", 8, "tensor w names 'dtype' twice")]
+    [TestCase("""{"w": {"dtype": 32, "shape": [2], "data_offsets": [0, 8]}}""", 8, "tensor w has no dtype")]
+    [TestCase("""{"__metadata__": {"k": {"nested": ["x"]}}}""", 0, "entry 'k' is not a string but {\"nested\": [\"x\"]}")]
+    [TestCase("""{"__metadata__": ["k", "v"]}""", 0, "its __metadata__ is not a JSON object")]
+    [TestCase("""{"w": [1, 2]}""", 0, "header entry 'w' is not a JSON object")]
+    [TestCase("""{"w\u000a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}""", 8, "tensor w\\u000a has unknown dtype 'Q7'")]
+    [TestCase("""{"\ud800": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}""", 8, "its header has a name at its top level that is not valid Unicode")]
+    [TestCase("""{"__metadata__": {"k": "a\udc00"}}""", 0, "its header has the string \"a\\udc00\" in 'k' that is not valid Unicode")]
+    [TestCase("""{"__metadata__": {"\ud83d\ude00": "\ud83d"}}""", 0, "in '\ud83d\ude00' that is not valid Unicode")]
     public void InvalidSafetensorsIsOneLineError(string header, int dataBytes, string problem)
     {
         string path = Craft(header, dataBytes);
@@ -315,6 +330,11 @@ public class CheckpointTests
     [TestCase("training", "fast", "its metadata 'training' is not a training state")]
     [TestCase("training", "{}", "its metadata 'training' is not a training state")]
     [TestCase("hidden", "0", "its metadata 'hidden' is 0, not a positive integer")]
+    [TestCase("cell", "lstm\nrnn", "its metadata 'cell' is 'lstm\\u000arnn', not one of")]
+    [TestCase("layers", "2147483647", "its metadata 'layers' is 2147483647, but it holds 2 rnn.weight_ih_l… tensors")]
+    [TestCase("layers", "1", "its metadata 'layers' is 1, but it holds 2 rnn.weight_ih_l… tensors")]
+    [TestCase("hidden", "2147483647", "encoder.weight has shape [5,3], but its metadata (lstm, 2 layers, hidden 2147483647, vocabulary 5) implies [5,2147483647]")]
+    [TestCase("vocab_size", "1000000000", "encoder.weight has shape [5,3], but its metadata (lstm, 2 layers, hidden 3, vocabulary 1000000000) implies [1000000000,3]")]
     public void BadMetadataValueIsOneLineError(string key, string value, string problem)
     {
         ModelShape layout = Layout();
@@ -490,6 +510,98 @@ public class CheckpointTests
         Assert.That(Directory.GetFiles(_dir), Has.Length.EqualTo(1));
     }
 
+    [Test]
+    public void MetadataAskingForAHugeModelIsRefusedWithoutAllocatingIt()
+    {
+        ModelShape layout = Layout();
+        var meta = MetadataOf(layout);
+        meta["layers"] = int.MaxValue.ToString();
+        string path = PathOf("huge.safetensors");
+        SafeTensors.Write(path, Parameters(layout), meta);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Fails(() => Checkpoint.Load(path));
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1 << 20), "a few times the file's size, not 4 tensors per claimed layer");
+    }
+
+    [Test]
+    public void ValueQuotedFromTheFileIsCutShort()
+    {
+        string name = new('w', 5000);
+        string path = Craft($$$"""{"{{{name}}}": {"dtype": "Q{{{name}}}", "shape": [2], "data_offsets": [0, 8]}}""", 8);
+        var e = Fails(() => SafeTensors.Read(path));
+        Assert.That(e.Problem, Is.EqualTo($"tensor {name[..60]}… has unknown dtype 'Q{name[..59]}…'"));
+    }
+
+    [TestCase(new byte[] { 0xFF })]
+    [TestCase(new byte[] { 0xC3 })]
+    [TestCase(new byte[] { 0xED, 0xA0, 0x80 })]   // a surrogate, UTF-8-encoded
+    [TestCase(new byte[] { 0xC0, 0x80 })]         // an overlong NUL
+    public void HeaderThatIsNotUtf8IsOneLineError(byte[] bad)
+    {
+        byte[] json = [.. "{\"w"u8, .. bad, .. "\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}"u8];
+        string path = Craft(json, 8);
+        Assert.That(Fails(() => SafeTensors.Read(path)).Problem, Is.EqualTo("its header is not valid UTF-8 (byte 11 of the file)"));
+    }
+
+    [Test]
+    public void NonFiniteValuesSurviveSafetensorsButNoCheckpoint()
+    {
+        float[] special = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, BitConverter.Int32BitsToSingle(0x7FC01234), BitConverter.Int32BitsToSingle(unchecked((int)0xFF800001))];
+        string raw = PathOf("raw.safetensors");
+        SafeTensors.Write(raw, [new NamedTensor("x", [special.Length], special)]);
+        Assert.That(SafeTensors.Read(raw).Tensors[0].Data.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(special.Select(BitConverter.SingleToInt32Bits)));
+
+        ModelShape layout = Layout();
+        List<NamedTensor> tensors = Parameters(layout);
+        tensors.Single(t => t.Name == "rnn.weight_hh_l1").Data[4 * 3 + 2] = float.NaN;
+        string path = PathOf("nan.safetensors");
+        SafeTensors.Write(path, tensors, MetadataOf(layout));
+        Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Does.StartWith("rnn.weight_hh_l1 holds NaN at index [4,2]; "));
+
+        // The carried hidden state of a run stopped mid-epoch is checked too.
+        NamedTensor[] state = [new("state.h_l0", [2, 3], [0, 0, 0, 0, float.NegativeInfinity, 0])];
+        Checkpoint.Save(path, Metadata(layout, VocabHash), (name, destination) => Parameters(layout).Single(t => t.Name == name).Data.CopyTo(destination), state);
+        Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Does.StartWith("state.h_l0 holds -∞ at index [1,1]; "));
+    }
+
+    [TestCase("")]
+    [TestCase("a\0b.safetensors")]
+    public void PathThatIsNoPathIsOneLineError(string path) =>
+        Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Does.StartWith("is not a usable file path"));
+
+    [Test]
+    public void FileOverTheSizeLimitIsRefusedBeforeItIsRead()
+    {
+        string path = PathOf("huge.safetensors");
+        // Sparse: no disk is used, and a reader that read it would allocate 2 GB.
+        using (var stream = new FileStream(path, FileMode.CreateNew)) stream.SetLength(SafeTensors.MaxFileBytes + 1);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Is.EqualTo($"is {SafeTensors.MaxFileBytes + 1} bytes, over the {SafeTensors.MaxFileBytes}-byte limit of a checkpoint"));
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1 << 20));
+    }
+
+    [TestCase("/dev/zero", "is a character device, not a regular file")]
+    [TestCase("/dev/null", "is a character device, not a regular file")]
+    [TestCase("/tmp", "is a directory, not a regular file")]
+    public void NonRegularFileIsOneLineError(string path, string problem)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("the file type is asked of statx(2), on Linux");
+        Assert.That(Fails(() => Checkpoint.Load(path)).Problem, Does.StartWith(problem));
+    }
+
+    [Test]
+    public void FifoIsRefusedWithoutOpeningIt()
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("the file type is asked of statx(2), on Linux");
+        string fifo = PathOf("pipe.safetensors");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo])) mkfifo.WaitForExit();
+        // Opening a FIFO for reading blocks until a writer comes; run it aside so a regression fails instead of hanging.
+        var load = Task.Run(() => Checkpoint.Load(fifo));
+        Assert.That(Task.WhenAny(load, Task.Delay(TimeSpan.FromSeconds(10))).Result, Is.SameAs(load), "Checkpoint.Load of a FIFO did not return in 10 s");
+        Assert.That(load.Exception?.InnerException, Is.TypeOf<CheckpointException>());
+        Assert.That(((CheckpointException)load.Exception!.InnerException!).Problem, Does.StartWith("is a FIFO (named pipe), not a regular file"));
+    }
+
     private string SaveGood(string name, ModelShape? layout = null)
     {
         ModelShape shape = layout ?? Layout();
@@ -509,9 +621,10 @@ public class CheckpointTests
     }
 
     /// <summary>A file with this header text (padded to 8) and this many zero bytes of data.</summary>
-    private string Craft(string header, int dataBytes)
+    private string Craft(string header, int dataBytes) => Craft(Encoding.UTF8.GetBytes(header), dataBytes);
+
+    private string Craft(byte[] json, int dataBytes)
     {
-        byte[] json = Encoding.UTF8.GetBytes(header);
         int padded = (json.Length + 7) / 8 * 8;
         byte[] bytes = new byte[8 + padded + dataBytes];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)padded);

@@ -91,6 +91,10 @@ public static class Commands
         var data = new BatchedStream(tokens, saved.Config.EvalBatchSize, $"the {split} split of {saved.Corpus.Folder}");
         using var model = new LanguageModel(backend, parameters, saved.Config.EvalBatchSize, Math.Min(saved.Config.Bptt, data.Rows - 1));
         double loss = Trainer.Evaluate(model, data);
+        // Finite weights can still overflow (huge values): a NaN perplexity is a failed evaluation, not a result.
+        if (!double.IsFinite(loss))
+            throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
+                $"{saved.Checkpoint.Path}: the {split} cross-entropy is {loss} (not finite): its weights overflow on this data, so there is no perplexity to report"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{saved.Checkpoint.Path}: {split} perplexity {Math.Exp(loss):F2} (cross-entropy {loss:F4} nats/token, {tokens.Length:N0} tokens, epoch {saved.Checkpoint.Metadata.Training.Epoch})"));
         return Program.Ok;

@@ -1,8 +1,10 @@
 using System.Globalization;
+using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
 using ArTar.Backends;
 using ArTar.Training;
+using static ArTar.Checkpoints.CheckpointException;
 
 namespace ArTar.Checkpoints;
 
@@ -116,13 +118,14 @@ public sealed class Checkpoint
 
     /// <summary>
     /// Loads an ArTar checkpoint and checks it is whole: every parameter its own metadata implies, with that shape,
-    /// and nothing else (a decoder.weight equal to encoder.weight is accepted and dropped).
+    /// and nothing else (a decoder.weight equal to encoder.weight is accepted and dropped), every value finite.
     /// </summary>
     public static Checkpoint Load(string path)
     {
         SafeTensorsFile file = SafeTensors.Read(path);
         CheckpointMetadata metadata = ParseMetadata(path, file);
         var byName = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        CheckSizeAgainstTensors(path, metadata.Model, byName);
         if (byName.Remove(DecoderWeight, out NamedTensor? decoder))
         {
             // A file that also holds the tied decoder weight (e.g. re-saved from PyTorch) is fine if it is truly tied.
@@ -142,8 +145,51 @@ public sealed class Checkpoint
             tensors.Add(t);
         }
         if (byName.Count > 0)
-            throw new CheckpointException(path, $"holds tensor {byName.Keys.Order(StringComparer.Ordinal).First()}, which is not a parameter of its model ({metadata.Model})");
+            throw new CheckpointException(path, $"holds tensor {Excerpt(byName.Keys.Order(StringComparer.Ordinal).First())}, which is not a parameter of its model ({metadata.Model})");
+        foreach (NamedTensor t in tensors.Concat(state))
+            CheckFinite(path, t);
         return new Checkpoint(path, metadata, tensors, state);
+    }
+
+    /// <summary>
+    /// The metadata's layers, hidden and vocab_size must be those of the tensors present, before anything is sized by
+    /// them: <see cref="ModelShape.Parameters"/> lists four tensors per layer and a backend allocates V·H floats, so
+    /// 'layers' = 2147483647 must be an error, not 15 GB. The file's size (<see cref="SafeTensors.MaxFileBytes"/>) bounds the tensors.
+    /// </summary>
+    private static void CheckSizeAgainstTensors(string path, ModelShape model, Dictionary<string, NamedTensor> byName)
+    {
+        string weightIh = ModelShape.WeightIh(0)[..^1];
+        int layers = byName.Keys.Count(name => name.StartsWith(weightIh, StringComparison.Ordinal));
+        if (layers != model.Layers)
+            throw new CheckpointException(path, $"its metadata 'layers' is {model.Layers}, but it holds {layers} {weightIh}… tensors");
+        if (byName.TryGetValue(ModelShape.EncoderWeight, out NamedTensor? encoder)
+            && (encoder.Shape is not [int vocab, int hidden] || vocab != model.Vocab || hidden != model.Hidden))
+            throw new CheckpointException(path, $"{ModelShape.EncoderWeight} has shape {Excerpt(SafeTensors.FormatShape(encoder.Shape))}, but its metadata ({model}) implies [{model.Vocab},{model.Hidden}]");
+    }
+
+    /// <summary>NaN or ±∞ in a weight or a carried state is a diverged or damaged model: eval would print NaN and generate repeat one word.</summary>
+    private static void CheckFinite(string path, NamedTensor tensor)
+    {
+        float[] data = tensor.Data;
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (float.IsFinite(data[i])) continue;
+            string value = float.IsNaN(data[i]) ? "NaN" : data[i] > 0 ? "+∞" : "-∞";
+            throw new CheckpointException(path,
+                $"{tensor.Name} holds {value} at index {Index(tensor.Shape, i)}; a model with non-finite values cannot be used: take an earlier checkpoint (last.safetensors or best.safetensors) or train anew");
+        }
+    }
+
+    /// <summary>"[2,1]": the row-major index of element <paramref name="flat"/> in a tensor of <paramref name="shape"/>.</summary>
+    private static string Index(int[] shape, int flat)
+    {
+        var index = new int[shape.Length];
+        for (int d = shape.Length - 1; d >= 0; d--)
+        {
+            index[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+        return SafeTensors.FormatShape(index);
     }
 
     /// <summary>
@@ -184,7 +230,7 @@ public sealed class Checkpoint
     /// <summary>The parameters of a model as safetensors entries, in canonical order.</summary>
     private static IReadOnlyList<TensorInfo> Infos(ModelShape shape) => [.. shape.Parameters().Select(p => new TensorInfo(p.Name, p.Dimensions))];
 
-    private static string Short(string hash) => hash.Length > 12 ? hash[..12] + "…" : hash;
+    private static string Short(string hash) => Excerpt(hash, 12);
 
     private static Dictionary<string, string> ToDictionary(CheckpointMetadata m) => new(StringComparer.Ordinal)
     {
@@ -205,12 +251,12 @@ public sealed class Checkpoint
         IReadOnlyDictionary<string, string> d = file.Metadata;
         if (!d.TryGetValue(FormatKey, out string? format))
         {
-            string names = string.Join(", ", file.Tensors.Take(3).Select(t => t.Name)) + (file.Tensors.Count > 3 ? ", …" : "");
+            string names = string.Join(", ", file.Tensors.Take(3).Select(t => Excerpt(t.Name))) + (file.Tensors.Count > 3 ? ", …" : "");
             throw new CheckpointException(path,
                 $"not an ArTar checkpoint: its header has no ArTar metadata ('{FormatKey}'; tensors: {(names.Length == 0 ? "none" : names)})");
         }
         if (!int.TryParse(format, NumberStyles.None, CultureInfo.InvariantCulture, out int version) || version is < 1 or > FormatVersion)
-            throw new CheckpointException(path, $"has ArTar checkpoint format '{format}', this ArTar reads formats 1 to {FormatVersion}");
+            throw new CheckpointException(path, $"has ArTar checkpoint format '{Excerpt(format)}', this ArTar reads formats 1 to {FormatVersion}");
 
         string Get(string key) => d.TryGetValue(key, out string? v) ? v
             : throw new CheckpointException(path, $"its ArTar metadata has no '{key}'");
@@ -218,7 +264,7 @@ public sealed class Checkpoint
         {
             string v = Get(key);
             return T.TryParse(v, CultureInfo.InvariantCulture, out T? result) ? result
-                : throw new CheckpointException(path, $"its metadata '{key}' is '{v}', not {what}");
+                : throw new CheckpointException(path, $"its metadata '{key}' is '{Excerpt(v)}', not {what}");
         }
         int Positive(string key)
         {
@@ -229,7 +275,7 @@ public sealed class Checkpoint
         string cellName = Get("cell");
         CellType cell = Enum.GetValues<CellType>().FirstOrDefault(c => c.ConfigName() == cellName, (CellType)(-1));
         if (!Enum.IsDefined(cell))
-            throw new CheckpointException(path, $"its metadata 'cell' is '{cellName}', not one of lstm, gru, rnn");
+            throw new CheckpointException(path, $"its metadata 'cell' is '{Excerpt(cellName)}', not one of lstm, gru, rnn");
         return new CheckpointMetadata
         {
             Config = Get("config"),

@@ -4,6 +4,8 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Unicode;
+using static ArTar.Checkpoints.CheckpointException;
 
 namespace ArTar.Checkpoints;
 
@@ -39,6 +41,9 @@ public static class SafeTensors
 {
     /// <summary>The reference implementation refuses larger headers; so do we, before allocating one.</summary>
     public const int MaxHeaderBytes = 100_000_000;
+
+    /// <summary>The largest file <see cref="Read"/> accepts (2 GB): it reads the file whole into one array, then decodes it.</summary>
+    public const long MaxFileBytes = 2_000_000_000;
 
     private const string MetadataKey = "__metadata__";
 
@@ -111,23 +116,73 @@ public static class SafeTensors
         }
     }
 
-    /// <summary>Reads and validates a whole file; every problem is a one-line <see cref="CheckpointException"/>.</summary>
+    /// <summary>
+    /// Reads and validates a whole file; every problem is a one-line <see cref="CheckpointException"/>. Only a regular file
+    /// of at most <see cref="MaxFileBytes"/> is read, and its type is checked before it is opened (a FIFO would block).
+    /// </summary>
     public static SafeTensorsFile Read(string path)
     {
+        if (NonRegularKind(path) is { } kind)
+            throw new CheckpointException(path, $"is {kind}, not a regular file; give a .safetensors file written by `artar train`");
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+            if (!stream.CanSeek)
+                throw new CheckpointException(path, "is not a regular file (it cannot seek); give a .safetensors file written by `artar train`");
+            if (stream.Length > MaxFileBytes)
+                throw new CheckpointException(path, $"is {stream.Length} bytes, over the {MaxFileBytes}-byte limit of a checkpoint");
+            // Exactly the size the file system reports, never more: a file that grows meanwhile is not read to its end.
+            bytes = new byte[stream.Length];
+            stream.ReadExactly(bytes);
+            if (stream.ReadByte() >= 0)
+                throw new CheckpointException(path, "grew while it was read; read it again once nothing writes it");
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new CheckpointException(path, "no such file", e);
         }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException(path, $"is not a usable file path ({Excerpt(e.Message, 200)})", e);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new CheckpointException(path, "shrank while it was read; read it again once nothing writes it", e);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new CheckpointException(path, $"cannot read it ({e.Message})", e);
+            throw new CheckpointException(path, $"cannot read it ({Excerpt(e.Message, 200)})", e);
         }
         return Parse(path, bytes);
+    }
+
+    /// <summary>"a FIFO", "a directory", … for a path that exists and is no regular file; null otherwise, or where statx(2) is not there to ask.</summary>
+    private static string? NonRegularKind(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+            return null;
+        StatxBuffer stat;
+        try
+        {
+            // No such file and the like: the open that follows says so.
+            if (LinuxStat.Statx(LinuxStat.AtFdCwd, path, 0, LinuxStat.StatxType, out stat) != 0)
+                return null;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return null;   // a C library older than statx (glibc 2.28)
+        }
+        return (stat.Mode & LinuxStat.SIfmt) switch
+        {
+            LinuxStat.SIfreg => null,
+            LinuxStat.SIfdir => "a directory",
+            LinuxStat.SIfifo => "a FIFO (named pipe)",
+            LinuxStat.SIfchr => "a character device",
+            LinuxStat.SIfblk => "a block device",
+            LinuxStat.SIfsock => "a socket",
+            _ => "of an unknown file type",
+        };
     }
 
     /// <summary>Validates and decodes the bytes of a safetensors file; <paramref name="path"/> only names it in errors.</summary>
@@ -144,6 +199,9 @@ public static class SafeTensors
         ReadOnlySpan<byte> data = bytes[(8 + (int)headerLength)..];
         if (header.Length == 0 || header[0] != (byte)'{')
             throw new CheckpointException(path, "its header does not start with '{': not a safetensors file");
+        // System.Text.Json parses invalid UTF-8 inside strings and fails only when one is decoded; check it all first.
+        if (!Utf8.IsValid(header))
+            throw new CheckpointException(path, $"its header is not valid UTF-8 (byte {8 + FirstInvalidUtf8(header)} of the file)");
 
         JsonDocument json;
         try
@@ -152,19 +210,20 @@ public static class SafeTensors
         }
         catch (JsonException e)
         {
-            throw new CheckpointException(path, $"its header is not valid JSON ({e.Message})", e);
+            throw new CheckpointException(path, $"its header is not valid JSON ({Excerpt(e.Message, 200)})", e);
         }
         using (json)
         {
             if (json.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException(path, "its header is not a JSON object");
+            CheckText(path, json.RootElement, "at its top level");
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             var entries = new List<(TensorInfo Info, long Begin, long End)>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (JsonProperty property in json.RootElement.EnumerateObject())
             {
                 if (!seen.Add(property.Name))
-                    throw new CheckpointException(path, $"its header names '{property.Name}' twice");
+                    throw new CheckpointException(path, $"its header names '{Excerpt(property.Name)}' twice");
                 if (property.Name == MetadataKey)
                     ReadMetadata(path, property.Value, metadata);
                 else
@@ -173,6 +232,52 @@ public static class SafeTensors
             return new SafeTensorsFile(ReadData(path, entries, data), metadata);
         }
     }
+
+    /// <summary>The index of the first byte that does not begin a valid UTF-8 sequence.</summary>
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> text)
+    {
+        int i = 0;
+        while (i < text.Length && Rune.DecodeFromUtf8(text[i..], out _, out int used) == OperationStatus.Done)
+            i += used;
+        return i;
+    }
+
+    /// <summary>
+    /// Decodes every name and string of the header once, so that a later GetString cannot throw: a lone surrogate
+    /// escape such as "\ud800" is valid JSON but no text, and System.Text.Json throws when it decodes one.
+    /// </summary>
+    private static void CheckText(string path, JsonElement element, string where)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (JsonProperty property in element.EnumerateObject())
+                {
+                    string name;
+                    try { name = property.Name; }
+                    catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                    {
+                        throw NotText(path, $"a name {where}", e);
+                    }
+                    CheckText(path, property.Value, $"in '{Excerpt(name)}'");
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (JsonElement item in element.EnumerateArray())
+                    CheckText(path, item, where);
+                break;
+            case JsonValueKind.String:
+                try { element.GetString(); }
+                catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                {
+                    throw NotText(path, $"the string {Excerpt(element.GetRawText())} {where}", e);
+                }
+                break;
+        }
+    }
+
+    private static CheckpointException NotText(string path, string what, Exception e) =>
+        new(path, $"its header has {what} that is not valid Unicode (an unpaired surrogate escape such as \\ud800)", e);
 
     /// <summary>"[2600,650]"; "[]" for a scalar.</summary>
     public static string FormatShape(IReadOnlyList<int> shape) => "[" + string.Join(",", shape) + "]";
@@ -240,36 +345,44 @@ public static class SafeTensors
         foreach (JsonProperty kv in value.EnumerateObject())
         {
             if (kv.Value.ValueKind != JsonValueKind.String)
-                throw new CheckpointException(path, $"its {MetadataKey} entry '{kv.Name}' is not a string");
+                throw new CheckpointException(path, $"its {MetadataKey} entry '{Excerpt(kv.Name)}' is not a string but {Excerpt(kv.Value.GetRawText())}");
             if (!metadata.TryAdd(kv.Name, kv.Value.GetString()!))
-                throw new CheckpointException(path, $"its {MetadataKey} names '{kv.Name}' twice");
+                throw new CheckpointException(path, $"its {MetadataKey} names '{Excerpt(kv.Name)}' twice");
         }
     }
 
     private static (TensorInfo Info, long Begin, long End) ReadEntry(string path, string name, JsonElement value)
     {
+        string shown = Excerpt(name);
         if (value.ValueKind != JsonValueKind.Object)
-            throw new CheckpointException(path, $"header entry '{name}' is not a JSON object");
+            throw new CheckpointException(path, $"header entry '{shown}' is not a JSON object");
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty key in value.EnumerateObject())
+        {
+            // Which of two "data_offsets" would count is a guess; refuse it as the reference refuses duplicate fields.
+            if (!keys.Add(key.Name))
+                throw new CheckpointException(path, $"tensor {shown} names '{Excerpt(key.Name)}' twice");
+        }
         if (!value.TryGetProperty("dtype", out JsonElement dtype) || dtype.ValueKind != JsonValueKind.String)
-            throw new CheckpointException(path, $"tensor {name} has no dtype");
+            throw new CheckpointException(path, $"tensor {shown} has no dtype");
         string type = dtype.GetString()!;
         if (type != "F32")
             throw new CheckpointException(path, KnownDtypes.Contains(type)
-                ? $"tensor {name} has dtype {type}; ArTar checkpoints hold F32 only"
-                : $"tensor {name} has unknown dtype '{type}'");
+                ? $"tensor {shown} has dtype {type}; ArTar checkpoints hold F32 only"
+                : $"tensor {shown} has unknown dtype '{Excerpt(type)}'");
         if (!value.TryGetProperty("shape", out JsonElement shapeJson) || shapeJson.ValueKind != JsonValueKind.Array)
-            throw new CheckpointException(path, $"tensor {name} has no shape");
+            throw new CheckpointException(path, $"tensor {shown} has no shape");
         var shape = new int[shapeJson.GetArrayLength()];
         int i = 0;
         foreach (JsonElement d in shapeJson.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out shape[i]) || shape[i] < 0)
-                throw new CheckpointException(path, $"tensor {name} has shape {shapeJson.GetRawText()}, not a list of non-negative integers");
+                throw new CheckpointException(path, $"tensor {shown} has shape {Excerpt(shapeJson.GetRawText())}, not a list of non-negative integers");
             i++;
         }
         if (!value.TryGetProperty("data_offsets", out JsonElement offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
-            || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new CheckpointException(path, $"tensor {name} has data_offsets {(value.TryGetProperty("data_offsets", out JsonElement o) ? o.GetRawText() : "missing")}, not [begin, end] with 0 <= begin <= end");
+            || !Offset(offsets[0], out long begin) || !Offset(offsets[1], out long end) || end < begin)
+            throw new CheckpointException(path, $"tensor {shown} has data_offsets {(value.TryGetProperty("data_offsets", out JsonElement o) ? Excerpt(o.GetRawText()) : "missing")}, not [begin, end] with 0 <= begin <= end");
         int count;
         try
         {
@@ -277,11 +390,18 @@ public static class SafeTensors
         }
         catch (ArgumentException)
         {
-            throw new CheckpointException(path, $"tensor {name} has shape {FormatShape(shape)}, too large");
+            throw new CheckpointException(path, $"tensor {shown} has shape {Excerpt(FormatShape(shape))}, too large");
         }
         if (4L * count != end - begin)
-            throw new CheckpointException(path, $"tensor {name} has shape {FormatShape(shape)} ({count} floats, {4L * count} bytes) but data_offsets [{begin},{end}] span {end - begin} bytes");
+            throw new CheckpointException(path, $"tensor {shown} has shape {Excerpt(FormatShape(shape))} ({count} floats, {4L * count} bytes) but data_offsets [{begin},{end}] span {end - begin} bytes");
         return (new TensorInfo(name, shape), begin, end);
+    }
+
+    /// <summary>A data offset: a JSON integer ≥ 0 that fits a long (a string, a fraction or 1e30 is none).</summary>
+    private static bool Offset(JsonElement element, out long offset)
+    {
+        offset = 0;
+        return element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out offset) && offset >= 0;
     }
 
     private static NamedTensor[] ReadData(string path, List<(TensorInfo Info, long Begin, long End)> entries, ReadOnlySpan<byte> data)
@@ -293,11 +413,11 @@ public static class SafeTensors
         foreach ((TensorInfo info, long begin, long end) in entries)
         {
             if (begin < expected)
-                throw new CheckpointException(path, $"tensors {previous} and {info.Name} overlap (bytes {begin}..{expected})");
+                throw new CheckpointException(path, $"tensors {Excerpt(previous!)} and {Excerpt(info.Name)} overlap (bytes {begin}..{expected})");
             if (begin > expected)
-                throw new CheckpointException(path, $"bytes {expected}..{begin} of the data belong to no tensor (before {info.Name})");
+                throw new CheckpointException(path, $"bytes {expected}..{begin} of the data belong to no tensor (before {Excerpt(info.Name)})");
             if (end > data.Length)
-                throw new CheckpointException(path, $"tensor {info.Name} ends at data byte {end}, past the {data.Length} bytes of data: the file is truncated");
+                throw new CheckpointException(path, $"tensor {Excerpt(info.Name)} ends at data byte {end}, past the {data.Length} bytes of data: the file is truncated");
             expected = end;
             previous = info.Name;
         }

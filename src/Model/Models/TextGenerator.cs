@@ -1,5 +1,6 @@
 using ArTar.Backends;
 using ArTar.Data;
+using ArTar.Training;
 
 namespace ArTar.Models;
 
@@ -44,6 +45,11 @@ public static class TextGenerator
                 weights[j] = z;
                 if (j != eos && j != unk) max = Math.Max(max, z);
             }
+            // No finite best word: NaN or +∞ logits (weights that overflow), or no word left after the exclusions.
+            if (!double.IsFinite(max))
+                throw new TrainingException(double.IsNegativeInfinity(max)
+                    ? $"the model has no word to generate: its {v} words are only {Vocabulary.EndOfSentence} and {Vocabulary.Unknown}, which are never generated"
+                    : $"the model's scores for word {i + 1} are not finite ({max}): its weights overflow or hold NaN, so there is no distribution to sample from");
             // (z - max) / temperature is ≤ 0 for any temperature > 0, however small: exp never sees ∞ - ∞ (a tiny
             // temperature is greedy decoding, not NaN weights).
             double sum = 0;
