@@ -4,7 +4,7 @@ namespace ArTar;
 /// Writes a file so that a crash or an exception never leaves a half-written file in place of a good one
 /// (DESIGN §2): write a temporary file in the same folder, flush it to disk, then rename it over the destination.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
     {

@@ -1,3 +1,4 @@
+using ArTar.Cli.Runs;
 using System.Globalization;
 using ArTar.Checkpoints;
 using ArTar.Training;

@@ -1,3 +1,4 @@
+using ArTar.Cli.Downloads;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;

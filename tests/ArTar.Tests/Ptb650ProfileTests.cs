@@ -87,6 +87,7 @@ public class Ptb650ProfileTests
         }
 
         public string Name => inner.Name;
+        public string Description => inner.Description;
         public ITensor Allocate(long length) => inner.Allocate(length);
         public ITensor AllocateTokens(int length) => inner.AllocateTokens(length);
         public void Upload(ReadOnlySpan<float> source, ITensor destination) => inner.Upload(source, destination);

@@ -1,3 +1,4 @@
+using ArTar.Cli.Runs;
 using System.Text.Json;
 using ArTar.Training;
 using NUnit.Framework;
@@ -24,10 +25,10 @@ public class RunDirectoryTests
     public void CreateNamesTheFolderByConfigAndTimeAndWritesConfigAndVocabulary()
     {
         RunDirectory run = NewRun();
-        Assert.That(run.Path, Is.EqualTo(Path.Combine(_root, "tiny-20261126-203005")));
+        Assert.That(run.Folder, Is.EqualTo(Path.Combine(_root, "tiny-20261126-203005")));
         Assert.That(File.ReadAllText(run.ConfigPath), Is.EqualTo(ConfigJson + "\n"));
         Assert.That(File.ReadAllText(run.VocabularyPath), Is.EqualTo("<eos>\nthe\ncat\n"));
-        Assert.That(RunDirectory.Open(run.Path).ReadVocabulary(), Is.EqualTo(new[] { "<eos>", "the", "cat" }));
+        Assert.That(RunDirectory.Open(run.Folder).ReadVocabulary(), Is.EqualTo(new[] { "<eos>", "the", "cat" }));
         Assert.That(Path.GetFileName(run.BestCheckpointPath), Is.EqualTo("best.safetensors"));
         Assert.That(Path.GetFileName(run.LastCheckpointPath), Is.EqualTo("last.safetensors"));
         Assert.That(Path.GetFileName(run.Metrics.Path), Is.EqualTo("metrics.jsonl"));
@@ -37,7 +38,7 @@ public class RunDirectoryTests
     public void TwoRunsInTheSameSecondGetTwoFolders()
     {
         RunDirectory a = NewRun(), b = NewRun();
-        Assert.That(b.Path, Is.EqualTo(a.Path + "-2"));
+        Assert.That(b.Folder, Is.EqualTo(a.Folder + "-2"));
         Assert.That(File.Exists(b.ConfigPath));
     }
 
@@ -46,12 +47,12 @@ public class RunDirectoryTests
     {
         RunDirectory empty = NewRun();
         empty.DiscardUnstarted();
-        Assert.That(Directory.Exists(empty.Path), Is.False);
+        Assert.That(Directory.Exists(empty.Folder), Is.False);
 
         RunDirectory other = NewRun();
-        File.WriteAllText(Path.Combine(other.Path, "notes.txt"), "keep");
+        File.WriteAllText(Path.Combine(other.Folder, "notes.txt"), "keep");
         other.DiscardUnstarted();
-        Assert.That(Directory.GetFiles(other.Path).Select(Path.GetFileName), Is.EqualTo(new[] { "notes.txt" }));
+        Assert.That(Directory.GetFiles(other.Folder).Select(Path.GetFileName), Is.EqualTo(new[] { "notes.txt" }));
     }
 
     [Test]
@@ -101,7 +102,7 @@ public class RunDirectoryTests
         File.AppendAllText(run.Metrics.Path, "{\"kind\":\"step\",\"epoch\":4,\"st");  // torn by the crash
 
         Assert.That(run.Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
-        RunDirectory.Open(run.Path).Metrics.KeepEpochsThrough(2);
+        RunDirectory.Open(run.Folder).Metrics.KeepEpochsThrough(2);
         string[] lines = File.ReadAllLines(run.Metrics.Path);
         Assert.That(lines, Has.Length.EqualTo(4));
         Assert.That(lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("epoch").GetInt32()), Is.EqualTo(new[] { 1, 1, 2, 2 }));

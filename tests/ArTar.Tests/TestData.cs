@@ -45,7 +45,8 @@ internal static class TestData
     /// The built program (artar.dll), for tests that run it as a real process: <c>dotnet ArtarDll train …</c>.
     /// Tests and tools that start artar themselves take it from here, so there is one place to change when the build moves.
     /// </summary>
-    public static string ArtarDll => typeof(Program).Assembly.Location;
+    public static string ArtarDll { get; } = typeof(TestData).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        .Cast<System.Reflection.AssemblyMetadataAttribute>().Single(a => a.Key == "ArtarDll").Value!;
 
     /// <summary>A fresh temporary folder, deleted by the caller's TearDown.</summary>
     public static string TempFolder()

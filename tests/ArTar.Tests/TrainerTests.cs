@@ -1,3 +1,4 @@
+using ArTar.Cli.Runs;
 using ArTar.Checkpoints;
 using ArTar.Configuration;
 using ArTar.Cpu;
@@ -31,7 +32,7 @@ public class TrainerTests
         string path = Path.Combine(_dir, name);
         var run = resume ? RunDirectory.Open(path) : RunDirectory.CreateAt(path, config.ToJson(), corpus.Vocabulary.Words);
         var log = new StringWriter();
-        var trainer = new Trainer(config, corpus, new CpuBackend<float>(), run, new ProgressReporter(log, interactive: false, config.LogInterval), "cpu (test)");
+        var trainer = new Trainer(config, corpus, new CpuBackend<float>(), run.Files, new RunObserver(new ProgressReporter(log, interactive: false, config.LogInterval), run, config.Name));
         if (resume) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
         return (trainer, run, log);
     }

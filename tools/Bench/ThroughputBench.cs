@@ -41,7 +41,7 @@ internal static class ThroughputBench
         {
             var rows = RunOn(backend, o);
             if (rows is null) return 2;
-            Machine.WriteJson(o.Json, new { suite = "throughput", device = DeviceSelection.Describe(backend), date = Machine.Date(), cpu = Machine.CpuName(), load = Machine.LoadAverage(), results = rows });
+            Machine.WriteJson(o.Json, new { suite = "throughput", device = backend.Description, date = Machine.Date(), cpu = Machine.CpuName(), load = Machine.LoadAverage(), results = rows });
         }
         return 0;
     }
@@ -56,7 +56,7 @@ internal static class ThroughputBench
             catch (ConfigException e) { Console.Error.WriteLine($"throughput: {e.Message} (run from the repository root, or pass --config FILE)"); return null; }
         }
         bool gpu = backend is CudaBackend;
-        Console.WriteLine($"== throughput ({DeviceSelection.Describe(backend)}): median of {o.Steps} training and {o.EvalSteps} evaluation steps after {o.Warmup} warm-up, vocabulary {PtbVocab}, load {Machine.LoadAverage()}");
+        Console.WriteLine($"== throughput ({backend.Description}): median of {o.Steps} training and {o.EvalSteps} evaluation steps after {o.Warmup} warm-up, vocabulary {PtbVocab}, load {Machine.LoadAverage()}");
         Console.WriteLine($"{"config",-10} {"who",-22} {"train tok/s",12} {"eval tok/s",12} {"ms/step",9} {"eval ms",8} {"min..max ms",14} {"busy",5} {"ours/theirs train",18} {"eval",6}");
         var rows = new List<ThroughputRow>();
         foreach (var config in configs)

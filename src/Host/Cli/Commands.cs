@@ -1,10 +1,14 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using ArTar.Backends;
 using ArTar.Checkpoints;
 using ArTar.Configuration;
 using ArTar.Data;
 using ArTar.Models;
+using ArTar.Cli.Downloads;
+using ArTar.Cli.Runs;
+using ArTar.Cuda;
 using ArTar.Training;
 
 namespace ArTar.Cli;
@@ -26,7 +30,7 @@ public static class Commands
             // The run folder holds the resolved config; only the number of epochs may change on resuming.
             if (a.Positionals.Count > 0 || a.Get("--run-dir") is not null)
                 throw new UsageException("artar train --resume RUN_DIR: the config and folder come from RUN_DIR; leave out CONFIG and --run-dir");
-            run = OpenRun(resume);
+            run = Inputs.OpenRun(resume);
             config = RunConfig.Load(run.ConfigPath) with { Name = ConfigName(run) };
             foreach (var assignment in a.All("--set"))
             {
@@ -38,12 +42,12 @@ public static class Commands
             }
             if (!File.Exists(run.LastCheckpointPath))
                 throw new UsageException($"artar train --resume {resume}: {run.LastCheckpointPath} does not exist (the run never finished a step); start it anew");
-            corpus = LoadCorpus(config, a.Get("--data"));
+            corpus = Inputs.LoadCorpus(config, a.Get("--data"));
         }
         else
         {
-            config = LoadConfig(a);
-            corpus = LoadCorpus(config, a.Get("--data"));
+            config = Inputs.LoadConfig(a);
+            corpus = Inputs.LoadCorpus(config, a.Get("--data"));
             try
             {
                 run = a.Get("--run-dir") is { } dir
@@ -55,7 +59,8 @@ public static class Commands
 
         bool newRun = resume is null;
         using var backend = StartOrDiscard(() => DeviceSelection.Create(device, stderr), run, newRun);
-        using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run, ProgressReporter.ForConsole(config.LogInterval), DeviceSelection.Describe(backend)), run, newRun);
+        var observer = new RunObserver(ProgressReporter.ForConsole(config.LogInterval), run, $"{config.Name}: {new ModelShape(config.Model, corpus.Vocabulary.Count, config.Hidden, config.Layers)}");
+        using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run.Files, observer), run, newRun);
         if (resume is not null) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
 
         // Ctrl-C and SIGTERM finish the current step, write last.safetensors and exit (resume with --resume).
@@ -156,32 +161,10 @@ public static class Commands
         catch when (newRun) { run.DiscardUnstarted(); throw; }
     }
 
-    /// <summary>The config file, then each --set in order.</summary>
-    public static RunConfig LoadConfig(Arguments a)
-    {
-        var config = RunConfig.Load(a.One("train", "config file"));
-        foreach (var assignment in a.All("--set"))
-            config = config.WithOverride(assignment);
-        return config;
-    }
-
-    public static Corpus LoadCorpus(RunConfig config, string? cliData)
-    {
-        string folder = Corpus.ResolveFolder(config.Data, cliData, Environment.GetEnvironmentVariable("ARTAR_DATA"));
-        return Corpus.Load(folder, config.MaxTrainTokens, config.MaxEvalTokens);
-    }
-
-    /// <summary>An existing run folder; not one is a usage error (exit 2).</summary>
-    internal static RunDirectory OpenRun(string path)
-    {
-        try { return RunDirectory.Open(path); }
-        catch (IOException e) { throw new UsageException($"{e.Message}; give a folder under runs/ made by `artar train`"); }
-    }
-
     /// <summary>A run folder's config name: the folder name less its "-yyyyMMdd-HHmmss" suffix.</summary>
     private static string ConfigName(RunDirectory run)
     {
-        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(run.Path));
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(run.Folder));
         var m = System.Text.RegularExpressions.Regex.Match(name, @"^(.*)-\d{8}-\d{6}(-\d+)?$");
         return m.Success ? m.Groups[1].Value : name;
     }

@@ -2,6 +2,7 @@ using ArTar.Backends;
 using ArTar.Checkpoints;
 using ArTar.Configuration;
 using ArTar.Data;
+using ArTar.Cli.Runs;
 using ArTar.Training;
 
 namespace ArTar.Cli;
@@ -21,7 +22,7 @@ internal sealed record SavedModel(RunConfig Config, Checkpoint Checkpoint, Vocab
         string path = what;
         if (Directory.Exists(what))
         {
-            var run = Commands.OpenRun(what);
+            var run = Inputs.OpenRun(what);
             path = File.Exists(run.BestCheckpointPath) ? run.BestCheckpointPath : run.LastCheckpointPath;
         }
         if (!File.Exists(path))
@@ -29,11 +30,11 @@ internal sealed record SavedModel(RunConfig Config, Checkpoint Checkpoint, Vocab
         var checkpoint = Checkpoint.Load(path);
         var config = RunConfig.Parse(checkpoint.Metadata.Config, $"{path} (its config)") with { Name = Path.GetFileNameWithoutExtension(path) };
 
-        Corpus? corpus = needCorpus ? Commands.LoadCorpus(config, cliData) : null;
+        Corpus? corpus = needCorpus ? Inputs.LoadCorpus(config, cliData) : null;
         string vocabFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "vocab.txt");
         var vocabulary = corpus?.Vocabulary
             ?? (File.Exists(vocabFile) ? Vocabulary.Load(vocabFile)
-                                       : Commands.LoadCorpus(config, cliData).Vocabulary);
+                                       : Inputs.LoadCorpus(config, cliData).Vocabulary);
         checkpoint.CheckMatches(checkpoint.Metadata.Model, Checkpoint.VocabularySha256(vocabulary.Words));
         return new SavedModel(config, checkpoint, vocabulary, corpus);
     }

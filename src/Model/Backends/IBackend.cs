@@ -11,6 +11,12 @@ public interface IBackend : IDisposable
     /// <summary>A short name for logs ("cpu-float32", "cuda").</summary>
     string Name { get; }
 
+    /// <summary>
+    /// One line for the start of a run and for summary.json: "cpu: 2 cores, float32" or "cuda: NVIDIA H200 (sm_90),
+    /// driver 13.0, cuDNN 9.x.y, cuBLAS 13.x.y, float32".
+    /// </summary>
+    string Description { get; }
+
     /// <summary>A zeroed buffer of <paramref name="length"/> elements of the backend's element type.</summary>
     ITensor Allocate(long length);
 

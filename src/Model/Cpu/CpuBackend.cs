@@ -19,6 +19,8 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
 
     public string Name => typeof(T) == typeof(float) ? "cpu-float32" : typeof(T) == typeof(double) ? "cpu-float64" : $"cpu-{typeof(T).Name}";
 
+    public string Description => $"cpu: {Environment.ProcessorCount} cores, {(typeof(T) == typeof(float) ? "float32" : typeof(T) == typeof(double) ? "float64" : typeof(T).Name)}";
+
     public ITensor Allocate(long length)
     {
         if (length < 0 || length > Array.MaxLength) throw new ArgumentOutOfRangeException(nameof(length), $"cannot allocate {length} elements on the CPU");

@@ -31,9 +31,8 @@ public sealed class Trainer : IDisposable
     private readonly RunConfig _config;
     private readonly Corpus _corpus;
     private readonly IBackend _backend;
-    private readonly RunDirectory _run;
-    private readonly ProgressReporter _progress;
-    private readonly string _device;
+    private readonly TrainingFiles _files;
+    private readonly ITrainingObserver _observer;
     private readonly IParameterArena _parameters;
     private readonly LanguageModel _train, _eval;
     private readonly ITensor _squaredNorm;
@@ -61,14 +60,13 @@ public sealed class Trainer : IDisposable
     internal Action<long, Trainer>? AfterStep { get; set; }
     internal Func<int, double, double>? ValidationLossOverride { get; set; }
 
-    public Trainer(RunConfig config, Corpus corpus, IBackend backend, RunDirectory run, ProgressReporter progress, string deviceDescription)
+    public Trainer(RunConfig config, Corpus corpus, IBackend backend, TrainingFiles files, ITrainingObserver observer)
     {
         _config = config;
         _corpus = corpus;
         _backend = backend;
-        _run = run;
-        _progress = progress;
-        _device = deviceDescription;
+        _files = files;
+        _observer = observer;
         var shape = new ModelShape(config.Model, corpus.Vocabulary.Count, config.Hidden, config.Layers);
         _trainData = new BatchedStream(corpus.Train, config.BatchSize, $"the train split of {corpus.Folder}");
         _validData = new BatchedStream(corpus.Valid, config.EvalBatchSize, $"the valid split of {corpus.Folder}");
@@ -134,16 +132,16 @@ public sealed class Trainer : IDisposable
             if (last.State.FirstOrDefault(t => t.Name == HiddenName(l)) is { } h) _backend.Upload(h.Data, _train.HiddenState(l));
             if (last.State.FirstOrDefault(t => t.Name == CellName(l)) is { } c && _train.CellState(l) is { } cs) _backend.Upload(c.Data, cs);
         }
-        _run.Metrics.KeepEpochsThrough(_state.Epoch);
-        _progress.Notice(string.Create(CultureInfo.InvariantCulture,
+        _files.Metrics.KeepEpochsThrough(_state.Epoch);
+        _observer.Notice(string.Create(CultureInfo.InvariantCulture,
             $"resumed from {last.Path}: epoch {_state.Epoch + 1}, window {_state.Window}, step {_state.Step}, lr {_state.Lr:G6}"));
     }
 
     public RunOutcome Run(CancellationToken stop)
     {
-        _progress.Start(new RunInfo(_device, Shape.ParameterCount, Shape.ToString(), _config.ToString(),
+        _observer.Start(new RunInfo(_backend.Description, Shape.ParameterCount, Shape.ToString(), _config.ToString(),
             string.Create(CultureInfo.InvariantCulture, $"{_corpus.Folder}: train {_corpus.Train.Length:N0} tokens, valid {_corpus.Valid.Length:N0}, test {_corpus.Test.Length:N0}"),
-            _run.Path));
+            _files.Folder));
         var clock = Stopwatch.StartNew();
         while (_state.Epoch < _config.Epochs)
         {
@@ -151,7 +149,7 @@ public sealed class Trainer : IDisposable
             if (!TrainEpoch(stop, clock))
             {
                 SaveLast(clock, withHiddenState: true);
-                _progress.Notice($"stopped after step {_state.Step}; continue with: artar train --resume {_run.Path}");
+                _observer.Notice($"stopped after step {_state.Step}; continue with: artar train --resume {_files.Folder}");
                 return RunOutcome.Stopped;
             }
             double trainLoss = _state.EpochCeSum / _state.EpochRows;
@@ -160,7 +158,7 @@ public sealed class Trainer : IDisposable
             validLoss = ValidationLossOverride?.Invoke(epoch, validLoss) ?? validLoss;
             if (!double.IsFinite(validLoss))
                 throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
-                    $"epoch {epoch}: validation loss is {validLoss}; the run stops here and {_run.LastCheckpointPath} keeps the last good weights (try a smaller lr or clip)"));
+                    $"epoch {epoch}: validation loss is {validLoss}; the run stops here and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"));
             double lrUsed = _state.Lr;
             bool improved = validLoss < _state.BestValidLoss;
             _state = _state with
@@ -174,14 +172,13 @@ public sealed class Trainer : IDisposable
                 // Section 3: "divided by four each time the validation perplexity did not improve".
                 Lr = improved ? _state.Lr : _state.Lr / 4,
             };
-            if (improved) Save(_run.BestCheckpointPath, clock, withHiddenState: false);
+            if (improved) Save(_files.BestCheckpoint, clock, withHiddenState: false);
             SaveLast(clock, withHiddenState: false);
             var metrics = new EpochMetrics(epoch, Math.Exp(trainLoss), Math.Exp(validLoss), lrUsed, epochClock.Elapsed.TotalSeconds);
-            _run.Metrics.Append(metrics);
-            _run.WriteCurves($"{_config.Name}: {Shape}");
-            _progress.EndEpoch(metrics, improved);
+            _files.Metrics.Append(metrics);
+            _observer.EndEpoch(metrics, improved);
             if (!improved)
-                _progress.Notice(string.Create(CultureInfo.InvariantCulture, $"validation did not improve: lr {lrUsed:G6} → {_state.Lr:G6}"));
+                _observer.Notice(string.Create(CultureInfo.InvariantCulture, $"validation did not improve: lr {lrUsed:G6} → {_state.Lr:G6}"));
         }
         Finish(clock);
         return RunOutcome.Finished;
@@ -191,7 +188,7 @@ public sealed class Trainer : IDisposable
     private bool TrainEpoch(CancellationToken stop, Stopwatch clock)
     {
         var windows = _trainData.Windows(_config.Bptt).ToList();
-        _progress.BeginEpoch(_state.Epoch + 1, _config.Epochs, windows.Count);
+        _observer.BeginEpoch(_state.Epoch + 1, _config.Epochs, windows.Count);
         if (_state.Window == 0) _train.ResetState();   // DESIGN §1: zero state at the start of each epoch
         var interval = new IntervalMetrics();
         for (int w = _state.Window; w < windows.Count; w++)
@@ -207,7 +204,7 @@ public sealed class Trainer : IDisposable
             var loss = _train.Forward(_inputs.AsSpan(0, rows), _targets.AsSpan(0, rows), window.Length, _regularization, _state.Step);
             if (!double.IsFinite(loss.Total))
                 throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
-                    $"epoch {_state.Epoch + 1}, step {_state.Step}: the loss is not finite (CE {loss.CrossEntropy}, AR {loss.Ar}, TAR {loss.Tar}); the run stops here and {_run.LastCheckpointPath} keeps the last good weights (try a smaller lr or clip)"));
+                    $"epoch {_state.Epoch + 1}, step {_state.Step}: the loss is not finite (CE {loss.CrossEntropy}, AR {loss.Ar}, TAR {loss.Tar}); the run stops here and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"));
             _train.Backward();
             _backend.GradientSquaredNorm(_parameters.Gradients, _squaredNorm);
             _backend.ClipDecayUpdate(_parameters.Weights, _parameters.Gradients, _squaredNorm, _config.Clip, _state.Lr, _config.Wdecay);
@@ -220,10 +217,10 @@ public sealed class Trainer : IDisposable
                 EpochRows = _state.EpochRows + rows,
             };
             interval.Add(loss, rows, Stopwatch.GetElapsedTime(started).TotalSeconds);
-            _progress.Window(rows, loss.Total, loss.CrossEntropy, _state.Lr);
+            _observer.Window(rows, loss.Total, loss.CrossEntropy, _state.Lr);
             if (interval.Steps == _config.LogInterval || w == windows.Count - 1)
             {
-                _run.Metrics.Append(interval.ToMetrics(_state.Epoch + 1, _state.Step, _state.Lr));
+                _files.Metrics.Append(interval.ToMetrics(_state.Epoch + 1, _state.Step, _state.Lr));
                 interval = new IntervalMetrics();
             }
             AfterStep?.Invoke(_state.Step, this);
@@ -254,16 +251,16 @@ public sealed class Trainer : IDisposable
     /// <summary>The best model's validation and test perplexity, written to summary.json and shown as a table.</summary>
     private void Finish(Stopwatch clock)
     {
-        if (File.Exists(_run.BestCheckpointPath))
+        if (File.Exists(_files.BestCheckpoint))
         {
-            var best = Checkpoint.Load(_run.BestCheckpointPath, Shape, _vocabularySha256);
+            var best = Checkpoint.Load(_files.BestCheckpoint, Shape, _vocabularySha256);
             foreach (var t in best.Tensors) _parameters.Write(t.Name, t.Data);
         }
         double valid = Evaluate(_eval, _validData), test = Evaluate(_eval, _testData);
         var summary = new RunSummary
         {
             Config = _config.Name,
-            Device = _device,
+            Device = _backend.Description,
             Parameters = Shape.ParameterCount,
             Epochs = _state.Epoch,
             BestEpoch = _state.BestEpoch,
@@ -271,11 +268,11 @@ public sealed class Trainer : IDisposable
             TestPpl = Math.Exp(test),
             WallSeconds = _state.Seconds + clock.Elapsed.TotalSeconds,
         };
-        _run.WriteSummary(summary);
-        _progress.Finish(summary);
+        summary.Write(_files.Summary);
+        _observer.Finish(summary);
     }
 
-    private void SaveLast(Stopwatch clock, bool withHiddenState) => Save(_run.LastCheckpointPath, clock, withHiddenState);
+    private void SaveLast(Stopwatch clock, bool withHiddenState) => Save(_files.LastCheckpoint, clock, withHiddenState);
 
     private void Save(string path, Stopwatch clock, bool withHiddenState)
     {

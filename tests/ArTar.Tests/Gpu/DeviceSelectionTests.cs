@@ -17,7 +17,7 @@ public class DeviceSelectionTests
         using var backend = DeviceSelection.Create("cpu", notices);
         Assert.That(backend, Is.TypeOf<CpuBackend<float>>());
         Assert.That(notices.ToString(), Is.Empty);
-        Assert.That(DeviceSelection.Describe(backend), Is.EqualTo($"cpu: {Environment.ProcessorCount} cores, float32"));
+        Assert.That(backend.Description, Is.EqualTo($"cpu: {Environment.ProcessorCount} cores, float32"));
     }
 
     [Test]
@@ -93,6 +93,6 @@ public class DeviceSelectionTests
     public void DescribeNamesTheElementType()
     {
         using IBackend cpu64 = new CpuBackend<double>();
-        Assert.That(DeviceSelection.Describe(cpu64), Does.StartWith("cpu: ").And.EndWith("float64"));
+        Assert.That(cpu64.Description, Does.StartWith("cpu: ").And.EndWith("float64"));
     }
 }

@@ -31,7 +31,7 @@ public abstract class GpuTestBase
         var probe = CudaAvailability.Probe();
         if (!probe.Available) Assert.Ignore($"no GPU: {probe.Reason}");
         Gpu = new CudaBackend();
-        TestContext.Out.WriteLine(DeviceSelection.Describe(Gpu));
+        TestContext.Out.WriteLine(Gpu.Description);
     }
 
     [OneTimeTearDown]

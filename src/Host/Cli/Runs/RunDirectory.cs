@@ -1,26 +1,9 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using ArTar.Data;
+using ArTar.Training;
 
-namespace ArTar.Training;
-
-/// <summary>What summary.json holds at the end of a run: the best-validation model's perplexities (paper §3).</summary>
-public sealed record RunSummary
-{
-    /// <summary>The config's name (its file name without .json).</summary>
-    public required string Config { get; init; }
-    public required string Device { get; init; }
-    public required long Parameters { get; init; }
-    /// <summary>Epochs trained.</summary>
-    public required int Epochs { get; init; }
-    /// <summary>The epoch whose model had the best validation loss (best.safetensors).</summary>
-    public required int BestEpoch { get; init; }
-    public required double ValidPpl { get; init; }
-    public required double TestPpl { get; init; }
-    public required double WallSeconds { get; init; }
-}
+namespace ArTar.Cli.Runs;
 
 /// <summary>
 /// One run's folder, <c>runs/&lt;config-name&gt;-&lt;yyyyMMdd-HHmmss&gt;/</c>: config.json (the resolved config),
@@ -29,24 +12,27 @@ public sealed record RunSummary
 /// </summary>
 public sealed class RunDirectory
 {
-    private RunDirectory(string path)
+    private RunDirectory(string folder)
     {
-        Path = path;
-        Metrics = new MetricsLog(System.IO.Path.Combine(path, "metrics.jsonl"));
+        Folder = folder;
+        Files = new TrainingFiles(folder);
     }
 
     /// <summary>The folder.</summary>
-    public string Path { get; }
+    public string Folder { get; }
 
-    public string ConfigPath => File("config.json");
-    public string VocabularyPath => File("vocab.txt");
-    public string BestCheckpointPath => File("best.safetensors");
-    public string LastCheckpointPath => File("last.safetensors");
-    public string CurvesPath => File("curves.png");
-    public string SummaryPath => File("summary.json");
+    /// <summary>What the trainer writes here: checkpoints, metrics.jsonl, summary.json.</summary>
+    public TrainingFiles Files { get; }
+
+    public string ConfigPath => In("config.json");
+    public string VocabularyPath => In("vocab.txt");
+    public string BestCheckpointPath => Files.BestCheckpoint;
+    public string LastCheckpointPath => Files.LastCheckpoint;
+    public string CurvesPath => In("curves.png");
+    public string SummaryPath => Files.Summary;
 
     /// <summary>metrics.jsonl.</summary>
-    public MetricsLog Metrics { get; }
+    public MetricsLog Metrics => Files.Metrics;
 
     /// <summary>
     /// Creates <c>&lt;runsRoot&gt;/&lt;configName&gt;-&lt;yyyyMMdd-HHmmss of startedAt&gt;</c> (with "-2", "-3", … if two
@@ -59,9 +45,9 @@ public sealed class RunDirectory
         try
         {
             Directory.CreateDirectory(runsRoot);
-            path = System.IO.Path.Combine(runsRoot, stem);
+            path = Path.Combine(runsRoot, stem);
             for (int n = 2; !TryCreateNew(path); n++)
-                path = System.IO.Path.Combine(runsRoot, $"{stem}-{n}");
+                path = Path.Combine(runsRoot, $"{stem}-{n}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -76,7 +62,7 @@ public sealed class RunDirectory
     /// </summary>
     public static RunDirectory CreateAt(string path, string resolvedConfigJson, IReadOnlyList<string> vocabulary)
     {
-        if (System.IO.File.Exists(path))
+        if (File.Exists(path))
             throw new IOException($"{path} is a file; --run-dir takes a folder, new or empty");
         if (Directory.Exists(path) && Directory.EnumerateFileSystemEntries(path).Any())
             throw new IOException($"run folder {path} already exists and is not empty; choose another --run-dir, or continue that run with --resume {path}");
@@ -110,9 +96,9 @@ public sealed class RunDirectory
     public static RunDirectory Open(string path)
     {
         if (!Directory.Exists(path))
-            throw new IOException(System.IO.File.Exists(path) ? $"{path} is a file, not a run folder" : $"run folder {path} does not exist");
+            throw new IOException(File.Exists(path) ? $"{path} is a file, not a run folder" : $"run folder {path} does not exist");
         var run = new RunDirectory(path);
-        if (!System.IO.File.Exists(run.ConfigPath))
+        if (!File.Exists(run.ConfigPath))
             throw new IOException($"{path} is not a run folder: it has no config.json");
         return run;
     }
@@ -128,20 +114,9 @@ public sealed class RunDirectory
             AtomicFile.WriteAllBytes(CurvesPath, Curves.RenderPng(epochs, title));
     }
 
-    public void WriteSummary(RunSummary summary) =>
-        AtomicFile.WriteAllText(SummaryPath, JsonSerializer.Serialize(summary, SummaryJson) + "\n");
+    public void WriteSummary(RunSummary summary) => summary.Write(SummaryPath);
 
-    public RunSummary ReadSummary() =>
-        JsonSerializer.Deserialize<RunSummary>(System.IO.File.ReadAllText(SummaryPath), SummaryJson)
-        ?? throw new IOException($"{SummaryPath} is empty");
-
-    private static readonly JsonSerializerOptions SummaryJson = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        // A diverged run's perplexity is +∞; JSON has no such number, so it is written as the string "Infinity".
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    public RunSummary ReadSummary() => RunSummary.Read(SummaryPath);
 
     /// <summary>
     /// Removes a run folder that a run could not start in (bad input found after it was made): its config.json and
@@ -151,19 +126,19 @@ public sealed class RunDirectory
     {
         try
         {
-            System.IO.File.Delete(ConfigPath);
-            System.IO.File.Delete(VocabularyPath);
-            if (!Directory.EnumerateFileSystemEntries(Path).Any())
-                Directory.Delete(Path);
+            File.Delete(ConfigPath);
+            File.Delete(VocabularyPath);
+            if (!Directory.EnumerateFileSystemEntries(Folder).Any())
+                Directory.Delete(Folder);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // litter at worst; the run's error matters more
     }
 
-    private string File(string name) => System.IO.Path.Combine(Path, name);
+    private string In(string name) => Path.Combine(Folder, name);
 
     private static bool TryCreateNew(string path)
     {
-        if (Directory.Exists(path) || System.IO.File.Exists(path))
+        if (Directory.Exists(path) || File.Exists(path))
             return false;
         Directory.CreateDirectory(path);
         return true;

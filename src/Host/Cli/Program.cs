@@ -1,5 +1,6 @@
 using ArTar.Checkpoints;
 using ArTar.Cli;
+using ArTar.Cuda;
 using ArTar.Configuration;
 using ArTar.Data;
 using ArTar.Training;
@@ -13,8 +14,6 @@ namespace ArTar;
 public static class Program
 {
     public const int Ok = 0, Failed = 1, BadInput = 2, Stopped = 130;
-
-    public static int Main(string[] args) => Execute(args, Console.Out, Console.Error);
 
     /// <summary>Runs a command; a user's mistake or a failed run is one line on <paramref name="stderr"/> and an exit code.</summary>
     public static int Execute(string[] args, TextWriter stdout, TextWriter stderr)

@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 
-namespace ArTar.Data;
+using ArTar.Data;
+
+namespace ArTar.Cli.Downloads;
 
 /// <summary>How download progress is shown.</summary>
 public enum ProgressStyle

@@ -2,7 +2,7 @@ using ArTar.Backends;
 using ArTar.Cpu;
 using ArTar.Cuda;
 
-namespace ArTar;
+namespace ArTar.Cuda;
 
 /// <summary>A device that was asked for cannot be used: one line for the user (what, why, what to do).</summary>
 public sealed class DeviceException(string message) : Exception(message);
@@ -61,15 +61,6 @@ public static class DeviceSelection
                 throw new DeviceException(OneLine($"unknown device '{device}': use auto, cpu or cuda"));
         }
     }
-
-    /// <summary>For the run's start block: "cuda: NVIDIA H100 80GB HBM3 (sm_90), driver 13.0, cuDNN 9.x, cuBLAS 13.x, float32" / "cpu: 2 cores, float32".</summary>
-    public static string Describe(IBackend backend) => backend switch
-    {
-        CudaBackend cuda => cuda.Description,
-        CpuBackend<float> => $"cpu: {Environment.ProcessorCount} cores, float32",
-        CpuBackend<double> => $"cpu: {Environment.ProcessorCount} cores, float64",
-        _ => backend.Name,
-    };
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 }

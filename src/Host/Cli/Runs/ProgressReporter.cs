@@ -1,19 +1,15 @@
 using System.Globalization;
 
-namespace ArTar.Training;
+using ArTar.Training;
 
-/// <summary>The block printed when a run starts; each field is one line the trainer has already formatted.</summary>
-/// <param name="Model">E.g. "lstm, 2 layers, hidden 650, vocabulary 10000".</param>
-/// <param name="Config">E.g. "ptb-650: epochs 80, batch 20, bptt 35, lr 20, clip 0.25, dropout 0.4, alpha 2, beta 1".</param>
-/// <param name="Data">E.g. "ptb at /data/ptb: train 929,589 tokens, valid 73,760, test 82,430".</param>
-public sealed record RunInfo(string Device, long Parameters, string Model, string Config, string Data, string RunDirectory);
+namespace ArTar.Cli.Runs;
 
 /// <summary>
 /// What a user watches while a run trains. On a terminal: one progress line per epoch, redrawn in place with '\r'
 /// (windows done, tokens/s, ETA, the epoch's mean loss and perplexity so far, lr). Otherwise (CI, a log file):
 /// a plain line every <c>logInterval</c> windows. Then one line per epoch and, at the end, a table of perplexities.
 /// </summary>
-public sealed class ProgressReporter
+public sealed class ProgressReporter : ITrainingObserver
 {
     private const int BarWidth = 24;
 
@@ -68,7 +64,7 @@ public sealed class ProgressReporter
         _out.WriteLine($"model       {run.Model}, {run.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters");
         _out.WriteLine($"config      {run.Config}");
         _out.WriteLine($"data        {run.Data}");
-        _out.WriteLine($"run folder  {run.RunDirectory}");
+        _out.WriteLine($"run folder  {run.RunFolder}");
         _out.Flush();
     }
 

@@ -1,7 +1,9 @@
 using System.Globalization;
 using ScottPlot;
 
-namespace ArTar.Training;
+using ArTar.Training;
+
+namespace ArTar.Cli.Runs;
 
 /// <summary>
 /// curves.png: train and valid perplexity per epoch on a log scale (left axis), and the learning rate, also on a
