@@ -34,7 +34,7 @@ public class SlurmArrayTests
         Assert.That(lines[0], Is.EqualTo("#!/bin/bash"));
         Assert.That(lines, Does.Contain("#SBATCH --array=0-2"));
         Assert.That(lines, Does.Contain("#SBATCH --signal=B:USR1@300"));
-        Assert.That(lines, Does.Contain($"#SBATCH --output={Path.Combine(_dir, "sweep")}/slurm-%A_%a.out"));
+        Assert.That(lines, Does.Contain($"#SBATCH --output=\"{Path.Combine(_dir, "sweep")}/slurm-%A_%a.out\""));
         Assert.That(lines, Does.Contain("#SBATCH --requeue").And.Contain("#SBATCH --open-mode=append"));
         Assert.That(lines, Does.Contain("#SBATCH --partition=gpu").And.Contain("#SBATCH --time=04:00:00"));
         Assert.That(lines, Does.Contain("#SBATCH --gpus-per-task=1").And.Contain("#SBATCH --cpus-per-task=4"));
@@ -126,7 +126,7 @@ public class SlurmArrayTests
     [Test]
     public void SbatchLineValuesAreEscaped()
     {
-        Assert.That(SlurmArray.SbatchArgument("/tmp/a b/\"c\"#d/x%a"), Is.EqualTo("/tmp/a\\ b/\\\"c\\\"\\#d/x%a"));
+        Assert.That(SlurmArray.SbatchArgument("/tmp/a b/\"c\"#d\\x%a"), Is.EqualTo("\"/tmp/a b/\\\"c\\\"#d\\\\x%a\""));
         Assert.That(SlurmArray.OutputPattern("/tmp/100%"), Is.EqualTo("/tmp/100%%/slurm-%A_%a.out"));
         Assert.That(SlurmArray.Quote("it's"), Is.EqualTo("'it'\\''s'"));
     }

@@ -111,8 +111,10 @@ public static class SlurmArray
         echo "member $member: array task $SLURM_ARRAY_TASK_ID, job $SLURM_JOB_ID on $(hostname), restart ${SLURM_RESTART_COUNT:-0}: artar ${train[*]} ${device[*]}"
 
         # The trainer's output goes to train.log in its run folder from the moment the folder is there; a start refused
-        # before that (bad config, missing data) stays in this task's Slurm output.
+        # before that (bad config, missing data) stays in this task's Slurm output. The copier ignores the signals
+        # (scancel --full sends them to every process of the task), or the trainer's last lines would be lost.
         into_run_log() {
+          trap '' TERM USR1
           while IFS= read -r line; do
             if [ -d "$dir" ]; then printf '%s\n' "$line" >>"$dir/train.log"; exec cat >>"$dir/train.log"; fi
             printf '%s\n' "$line"
@@ -171,20 +173,11 @@ public static class SlurmArray
     public static string Quote(string value) => "'" + value.Replace("'", "'\\''") + "'";
 
     /// <summary>
-    /// One value on an #SBATCH line: sbatch splits at blanks, reads '"' as a quote, '\' as an escape and '#' as a
-    /// comment, so every character but the plain ones is escaped with '\'.
+    /// One value on an #SBATCH line: sbatch splits at blanks outside double quotes and reads '\' as an escape (tried
+    /// with Slurm 22.05: a '\ ' does not keep a blank, a '#' inside the quotes is kept), so the value is double-quoted
+    /// with '"' and '\' escaped.
     /// </summary>
-    public static string SbatchArgument(string value)
-    {
-        var s = new StringBuilder(value.Length);
-        foreach (char c in value)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or '%' or '+' or ',' or ':' or '=' or '@' || c > '\x7f'))
-                s.Append('\\');
-            s.Append(c);
-        }
-        return s.ToString();
-    }
+    public static string SbatchArgument(string value) => "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
     /// <summary>A job name squeue shows well: the sweep's name with anything but [A-Za-z0-9._-] made '_'.</summary>
     private static string JobName(string sweepName) =>
