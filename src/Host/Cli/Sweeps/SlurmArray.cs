@@ -123,13 +123,13 @@ public static class SlurmArray
         fifo=$(mktemp -u "${TMPDIR:-/tmp}/artar-$SLURM_JOB_ID.XXXXXX")
         mkfifo "$fifo" || exit 1
         into_run_log <"$fifo" & log=$!
-        "${artar[@]}" "${train[@]}" "${device[@]}" >"$fifo" 2>&1 & trainer=$!
 
         # SIGTERM (scancel, preemption, the time limit itself) and SIGUSR1 (--signal, before the time limit) both make
         # the trainer finish its step, write last.safetensors and exit 130. On SIGUSR1 the task then requeues itself.
-        requeue=0
-        trap 'kill -TERM "$trainer" 2>/dev/null' TERM
-        trap 'requeue=1; kill -USR1 "$trainer" 2>/dev/null' USR1
+        requeue=0 trainer=""
+        trap '[ -n "$trainer" ] && kill -TERM "$trainer" 2>/dev/null' TERM
+        trap 'requeue=1; [ -n "$trainer" ] && kill -USR1 "$trainer" 2>/dev/null' USR1
+        "${artar[@]}" "${train[@]}" "${device[@]}" >"$fifo" 2>&1 & trainer=$!
         # A trapped signal ends `wait` early; wait again until the trainer is gone, then once more for its status.
         until wait "$trainer"; ! kill -0 "$trainer" 2>/dev/null; do :; done
         wait "$trainer"; status=$?
