@@ -25,10 +25,13 @@ internal static class SlurmCluster
         return null;
     }
 
+    // Asked once: sinfo takes about 9 s to give up on a controller that is down.
+    private static readonly Lazy<string?> Reason = new(() => Unavailable());
+
     /// <summary>Ignores the calling test when <see cref="Unavailable"/> gives a reason.</summary>
     public static void Require()
     {
-        if (Unavailable() is { } reason) Assert.Ignore(reason);
+        if (Reason.Value is { } reason) Assert.Ignore(reason);
     }
 
     public sealed record ProcessResult(int Code, string Output);
