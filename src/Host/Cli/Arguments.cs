@@ -10,12 +10,13 @@ public sealed class UsageException(string message) : Exception(message);
 public sealed class Arguments
 {
     private readonly Dictionary<string, List<string>> _options = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _flags = new(StringComparer.Ordinal);
 
     public List<string> Positionals { get; } = [];
     public bool Help { get; private set; }
 
     public static Arguments Parse(string command, IReadOnlyList<string> args, IReadOnlyCollection<string> valued,
-        IReadOnlyCollection<string>? repeatable = null)
+        IReadOnlyCollection<string>? repeatable = null, IReadOnlyCollection<string>? flags = null)
     {
         var parsed = new Arguments();
         for (int i = 0; i < args.Count; i++)
@@ -30,6 +31,12 @@ public sealed class Arguments
             // --name value, or --name=value.
             int eq = a.IndexOf('=');
             string name = eq > 0 ? a[..eq] : a;
+            if (flags is not null && flags.Contains(name))
+            {
+                if (eq > 0) throw new UsageException($"artar {command}: option {name} takes no value");
+                parsed._flags.Add(name);
+                continue;
+            }
             if (!valued.Contains(name))
                 throw new UsageException($"artar {command}: unknown option {name}; see `artar {command} --help`");
             string value;
@@ -44,6 +51,9 @@ public sealed class Arguments
         }
         return parsed;
     }
+
+    /// <summary>Whether the flag (an option without a value) was given.</summary>
+    public bool Has(string flag) => _flags.Contains(flag);
 
     public string? Get(string name) => _options.TryGetValue(name, out var v) ? v[^1] : null;
 

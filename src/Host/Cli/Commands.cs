@@ -63,11 +63,13 @@ public static class Commands
         using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run.Files, observer), run, newRun);
         if (resume is not null) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
 
-        // Ctrl-C and SIGTERM finish the current step, write last.safetensors and exit (resume with --resume).
+        // Ctrl-C, SIGTERM and SIGUSR1 (Slurm's --signal before a time limit) finish the current step, write
+        // last.safetensors and exit (resume with --resume).
         using var stop = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
         Console.CancelKeyPress += onCancel;
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var onUsr1 = SigUsr1 is { } usr1 ? PosixSignalRegistration.Create(usr1, c => { c.Cancel = true; stop.Cancel(); }) : null;
         try
         {
             return trainer.Run(stop.Token) == RunOutcome.Finished ? Program.Ok : Program.Stopped;
@@ -200,6 +202,10 @@ public static class Commands
         var m = System.Text.RegularExpressions.Regex.Match(name, @"^(.*)-\d{8}-\d{6}(-\d+)?$");
         return m.Success ? m.Groups[1].Value : name;
     }
+
+    /// <summary>SIGUSR1 as a raw signal number (PosixSignal has no name for it): 10 on Linux, 30 on macOS; none on Windows.</summary>
+    private static PosixSignal? SigUsr1 =>
+        OperatingSystem.IsLinux() ? (PosixSignal)10 : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? (PosixSignal)30 : null;
 
     private static string Device(Arguments a, string command)
     {

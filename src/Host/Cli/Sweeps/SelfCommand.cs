@@ -9,12 +9,16 @@ namespace ArTar.Cli.Sweeps;
 /// </summary>
 public sealed record SelfCommand(string FileName, IReadOnlyList<string> PrefixArguments)
 {
+    /// <summary>The way this process was started: <see cref="Environment.ProcessPath"/>, with the entry assembly when that is the dotnet host.</summary>
     public static SelfCommand Current()
     {
-        string process = Environment.ProcessPath ?? throw new InvalidOperationException("the path of the running program is unknown");
-        bool host = Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase);
-        string? entry = Assembly.GetEntryAssembly()?.Location;
-        return host && !string.IsNullOrEmpty(entry) ? new SelfCommand(process, [entry]) : new SelfCommand(process, []);
+        string process = Environment.ProcessPath
+            ?? throw new UsageException("cannot tell which executable this process is (no Environment.ProcessPath); run artar as `dotnet artar.dll` or its apphost");
+        bool dotnetHost = Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase);
+        // A single-file build has no assembly path; then the process itself is the program.
+        if (dotnetHost && Assembly.GetEntryAssembly()?.Location is { Length: > 0 } program)
+            return new SelfCommand(process, [program]);
+        return new SelfCommand(process, []);
     }
 
     /// <summary>A start description of artar with <paramref name="arguments"/> (no shell: each argument passed as it is).</summary>

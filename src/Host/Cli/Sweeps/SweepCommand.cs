@@ -16,12 +16,16 @@ public static class SweepCommand
     /// <param name="sweepsFolder">Where sweep names are looked up.</param>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, SelfCommand self, string sweepsFolder = SweepFile.DefaultFolder)
     {
-        var a = Arguments.Parse("sweep", args, ["--parallel", "--device", "--runs", "--set", "--grid", "--data", "--name"], ["--set", "--grid"]);
+        var a = Arguments.Parse("sweep", args, ["--parallel", "--device", "--runs", "--set", "--grid", "--data", "--name", .. SlurmOptions.OptionNames],
+            ["--set", "--grid"], ["--slurm", "--submit"]);
         if (a.Help) { stdout.Write(Help.Sweep); return Program.Ok; }
         int parallel = a.Get("sweep", "--parallel", 1, s => int.TryParse(s, out int n) && n >= 1 ? n : null, "an integer ≥ 1, the members trained at once");
         string device = a.Get("--device") ?? "auto";
         if (!DeviceSelection.Devices.Contains(device))
             throw new UsageException($"artar sweep: --device {device}: expected auto, cpu or cuda");
+        bool slurm = a.Has("--slurm");
+        if (!slurm && SlurmOptions.OptionNames.Concat(["--submit"]).FirstOrDefault(o => o != "--device" && (a.Get(o) is not null || a.Has(o))) is { } stray)
+            throw new UsageException($"artar sweep: {stray} is an option of --slurm; add --slurm to write a Slurm job array (docs/slurm.md)");
         var axes = a.All("--grid").Select(GridAxis.Parse).ToList();
         var (name, configs) = Resolve(a.Positionals, sweepsFolder);
         if (a.Get("--name") is { } given)
@@ -35,6 +39,16 @@ public static class SweepCommand
         using var held = SweepLock.IfExists(SweepPlan.FolderOf(runsRoot, name));
         var plan = SweepPlan.Create(name, configs, a.All("--set"), axes, runsRoot, a.Get("--data"));
         using var taken = held ?? SweepLock.Take(plan.Folder);
+        if (slurm)
+        {
+            if (a.Get("--data") is not null)
+                throw new UsageException("artar sweep --slurm: --data does not reach the array's tasks; export ARTAR_DATA=DIR instead (the script passes it on)");
+            if (a.Get("--parallel") is not null)
+                throw new UsageException("artar sweep --slurm: --parallel does not apply (Slurm runs the array's tasks as it schedules them)");
+            // One array task per member; each trains or resumes its member as `artar sweep` would (docs/slurm.md).
+            var options = SlurmOptions.Parse(a, "artar sweep --slurm") with { Device = device };
+            return SlurmCommand.Run(plan.Name, plan.Folder, plan.Members.Select(m => m.Member).ToList(), options, a.Has("--submit"), stdout, self);
+        }
         var runner = new SweepRunner(plan, self, device, a.Get("--data"), parallel, SweepDisplay.ForConsole(stdout));
 
         // Ctrl-C and SIGTERM stop every member after its step (they resume on the next `artar sweep`).

@@ -1,6 +1,3 @@
-using ArTar.Cli.Runs;
-using ArTar.Cuda;
-
 namespace ArTar.Cli.Sweeps;
 
 /// <summary>
