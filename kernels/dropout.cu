@@ -6,7 +6,7 @@
 //   keep               = (word >> 8) >= threshold          threshold = (uint)round(p · 2^24), from the host
 //   forward            y  = keep ? x · scale : 0             scale = (float)(1 / (1 - p)), from the host
 //   backward           dx = keep ? dy · scale : 0  (+ dx when accumulate != 0: the last layer's gradient also
-//                                                   receives TAR, added by artar.cu before this runs)
+//                                                   receives TAR, added by artar_regularization.cu before this runs)
 //
 // x and y (dy and dx) may be the same buffer: every element is read and written by one thread.
 // The product and the sum are rounded each on its own (__fmul_rn, __fadd_rn): the CPU rounds x·scale and then adds,

@@ -176,10 +176,10 @@ internal static unsafe class GpuBench
         {
             "embedding" => b => d with { Embedding = b },
             "dropout" => b => d with { Dropout = b },
-            "artar" => b => d with { ArTar = b },
+            "artar_regularization" => b => d with { ArTar = b },
             "softmax" => b => d with { SoftmaxCrossEntropy = b },
-            "norm" => b => d with { Norm = b },
-            "sgd" => b => d with { Sgd = b },
+            "gradient_squared_norm" => b => d with { Norm = b },
+            "clip_decay_update" => b => d with { Sgd = b },
             _ => null,
         };
         if (with is null) yield break;

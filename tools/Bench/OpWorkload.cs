@@ -149,7 +149,7 @@ internal sealed class OpWorkload : IDisposable
                     backend.RnnForward(Parameters, 0, x, h0, c0, y, hT, cT, reserve, steps, batch, training: true);
                     backend.RnnBackward(Parameters, 0, dy, dx, dh0, dc0, reserve);
                 }, () => { ResetArena(); Reset(y, hT, cT, dx, dh0, dc0); }, () => Read(dx)) { Minus = "RnnForward (training, 1 layer)" },
-            new("ArTarRegularization (fwd+grad)", "artar", 0, 6 * n * f4,
+            new("ArTarRegularization (fwd+grad)", "artar_regularization", 0, 6 * n * f4,
                 () => { var l = backend.ArTarRegularization(o, hLast, dO, dH, steps, batch, H, 2.0, 1.0); (_lastScalar, _lastScalar2) = (l.Ar, l.Tar); },
                 () => Reset(dO, dH), () => WithScalars(dO, 2)),
             new("TiedSoftmaxCrossEntropy (eval)", "softmax", 2.0 * rows * V * H, 0,
@@ -158,9 +158,9 @@ internal sealed class OpWorkload : IDisposable
             new("TiedSoftmaxCrossEntropy (fwd+grad)", "softmax", 3 * 2.0 * rows * V * H, 0,
                 () => _lastScalar = backend.TiedSoftmaxCrossEntropy(encoder, bias, o, targets, logits, dO, dEncoder, dBias, rows),
                 () => { ResetArena(); Reset(dO); }, () => WithScalars(dO, 1)),
-            new("GradientSquaredNorm (arena)", "norm", 0, P * f4,
+            new("GradientSquaredNorm (arena)", "gradient_squared_norm", 0, P * f4,
                 () => backend.GradientSquaredNorm(Parameters.Gradients, squaredNorm), ResetArena, () => Read(squaredNorm)),
-            new("ClipDecayUpdate (arena)", "sgd", 0, 3 * P * f4,
+            new("ClipDecayUpdate (arena)", "clip_decay_update", 0, 3 * P * f4,
                 () => backend.ClipDecayUpdate(Parameters.Weights, Parameters.Gradients, squaredNorm, 0.25, 20, 1e-7),
                 () => { ResetArena(); backend.GradientSquaredNorm(Parameters.Gradients, squaredNorm); }, CanonicalWeights),
         };

@@ -13,7 +13,7 @@ public enum KernelParameterKind : byte
 
 /// <summary>
 /// One kernel of one PTX module, with its parameters in order: the C# image of a kernels/*.cu signature. Declared as
-/// static fields of one class per module (<see cref="SgdKernels"/> …); a test checks each against the module's .entry.
+/// static fields of one class per module (<see cref="ClipDecayUpdateKernels"/> …); a test checks each against the module's .entry.
 /// </summary>
 public sealed class KernelDeclaration(string module, string entry, params KernelParameterKind[] parameters)
 {

@@ -8,7 +8,7 @@ public static class PtxModules
     private const string Prefix = "kernels/", Suffix = ".ptx";
     private static readonly Assembly Host = typeof(PtxModules).Assembly;
 
-    /// <summary>Module names ("sgd", "dropout", …), sorted; empty when the build had no CUDA compiler.</summary>
+    /// <summary>Module names ("clip_decay_update", "dropout", …), sorted; empty when the build had no CUDA compiler.</summary>
     public static IReadOnlyList<string> Names { get; } = Host.GetManifestResourceNames()
         .Where(r => r.StartsWith(Prefix, StringComparison.Ordinal) && r.EndsWith(Suffix, StringComparison.Ordinal))
         .Select(r => r[Prefix.Length..^Suffix.Length])

@@ -92,7 +92,7 @@ public interface IBackend : IDisposable
 
     /// <summary>
     /// SGD step of DESIGN §1: scale = clip &gt; 0 and ‖g‖ &gt; clip ? clip/‖g‖ : 1, w −= lr·(g·scale + wd·w), with
-    /// ‖g‖ = sqrt(squaredNorm[0]) as left by <see cref="GradientSquaredNorm"/> (kernels/sgd.cu clip_decay_update).
+    /// ‖g‖ = sqrt(squaredNorm[0]) as left by <see cref="GradientSquaredNorm"/> (kernels/clip_decay_update.cu clip_decay_update).
     /// </summary>
     void ClipDecayUpdate(ITensor weights, ITensor gradients, ITensor squaredNorm, double clip, double lr, double weightDecay);
 }

@@ -9,7 +9,7 @@ public unsafe class KernelLaunchTests
     [Test]
     public void PackLaysOutEachArgumentInItsOwnSlot()
     {
-        var declaration = SgdKernels.ClipDecayUpdate;
+        var declaration = ClipDecayUpdateKernels.ClipDecayUpdate;
         ulong* values = stackalloc ulong[7];
         void** pointers = stackalloc void*[7];
         declaration.Pack([KernelArgument.Pointer(0x7f0000001000UL), KernelArgument.Pointer(0x7f0000002000UL), KernelArgument.Pointer(0x7f0000003000UL),
@@ -26,7 +26,7 @@ public unsafe class KernelLaunchTests
     public void PackRefusesAWrongKind()
     {
         // An int where the kernel takes long long would let the driver read 4 garbage bytes: refused before the launch.
-        var e = Assert.Throws<ArgumentException>(() => Pack(SgdKernels.ClipDecayUpdate,
+        var e = Assert.Throws<ArgumentException>(() => Pack(ClipDecayUpdateKernels.ClipDecayUpdate,
             [KernelArgument.Pointer(1), KernelArgument.Pointer(2), KernelArgument.Pointer(3), 0.25f, 20f, 1e-7f, 1000]));
         Assert.That(e!.Message, Does.Contain("clip_decay_update").And.Contain("argument 6").And.Contain("S64"));
     }
@@ -34,7 +34,7 @@ public unsafe class KernelLaunchTests
     [Test]
     public void PackRefusesAWrongCount()
     {
-        var e = Assert.Throws<ArgumentException>(() => Pack(NormKernels.SquaredNormFinalize, [KernelArgument.Pointer(1), KernelArgument.Pointer(2)]));
+        var e = Assert.Throws<ArgumentException>(() => Pack(GradientSquaredNormKernels.SquaredNormFinalize, [KernelArgument.Pointer(1), KernelArgument.Pointer(2)]));
         Assert.That(e!.Message, Does.Contain("squared_norm_finalize takes 3 arguments, 2 given"));
     }
 

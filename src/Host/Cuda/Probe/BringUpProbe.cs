@@ -54,11 +54,11 @@ public sealed unsafe class BringUpProbe : IDisposable
         ("op EmbeddingBackward", [EmbeddingKernels.EmbeddingBackward], EmbeddingBackward),
         ("op DropoutForward", [DropoutKernels.DropoutForward], DropoutForward),
         ("op DropoutBackward", [DropoutKernels.DropoutBackward], DropoutBackward),
-        ("op ArTarRegularization", [ArTarKernels.ArTarForwardBackward, ArTarKernels.ArTarFinalize], ArTarRegularization),
-        ("op TiedSoftmaxCrossEntropy", [SoftmaxCrossEntropyKernels.SoftmaxCrossEntropy, SoftmaxCrossEntropyKernels.CrossEntropyMean,
-            SoftmaxCrossEntropyKernels.DecoderBiasBackward], TiedSoftmaxCrossEntropy),
-        ("op GradientSquaredNorm", [NormKernels.SquaredNormPartials, NormKernels.SquaredNormFinalize], GradientSquaredNorm),
-        ("op ClipDecayUpdate", [SgdKernels.ClipDecayUpdate], ClipDecayUpdate),
+        ("op ArTarRegularization", [ArTarRegularizationKernels.ArTarForwardBackward, ArTarRegularizationKernels.ArTarFinalize], ArTarRegularization),
+        ("op TiedSoftmaxCrossEntropy", [TiedSoftmaxCrossEntropyKernels.SoftmaxCrossEntropy, TiedSoftmaxCrossEntropyKernels.CrossEntropyMean,
+            TiedSoftmaxCrossEntropyKernels.DecoderBiasBackward], TiedSoftmaxCrossEntropy),
+        ("op GradientSquaredNorm", [GradientSquaredNormKernels.SquaredNormPartials, GradientSquaredNormKernels.SquaredNormFinalize], GradientSquaredNorm),
+        ("op ClipDecayUpdate", [ClipDecayUpdateKernels.ClipDecayUpdate], ClipDecayUpdate),
     ];
 
     /// <summary>The PTX modules to load: those embedded and those the declarations name (one missing from the build fails its stage).</summary>

@@ -1,10 +1,10 @@
-// norm.cu — ‖g‖² over the flat gradient arena (DESIGN §1 clipping, §4 arena), on the device, deterministically:
+// gradient_squared_norm.cu — ‖g‖² over the flat gradient arena (DESIGN §1 clipping, §4 arena), on the device, deterministically:
 //
 //   squared_norm_partials   partials[b] = Σ g[i]² over the elements block b visits (grid-stride, fixed order)
 //   squared_norm_finalize   *squared_norm = Σ_b partials[b]   (one block, fixed order)
 //
 // No atomics: the same launch shape gives the bit-identical norm run after run. The result stays on the device
-// and feeds clip_decay_update (sgd.cu) directly; the host reads it back only to log it.
+// and feeds clip_decay_update (clip_decay_update.cu) directly; the host reads it back only to log it.
 // Launch: partials — 1-D grid-stride, 256 threads (multiple of 32), a FIXED grid (e.g. 4·SMs; partials has
 //         gridDim floats); finalize — one block of 256 threads, count = that grid.
 // CPU reference: CpuBackend.SquaredNorm (src/Model/Cpu/CpuBackend.cs).

@@ -112,34 +112,21 @@ public sealed partial class CpuBackend<T>
 
     // Cell work of step t on every row of the batch; a large batch×H is split by rows over the cores (rows are
     // independent, so the split does not change any result).
-    private void Cells(CpuRnnReserve<T> r, int t, int batch, bool backward)
+    private static void Cells(CpuRnnReserve<T> r, int t, int batch, bool backward)
     {
         int parts = (long)batch * r.Hidden >= ParallelCells ? Math.Min(Environment.ProcessorCount, batch) : 1;
         if (parts == 1) CellRows(r, t, batch, backward, 0, batch);
-        else WorkerPair.Run(parts, (_cells ??= new CellJob()).Set(r, t, batch, backward, parts));
+        else WorkerPair.Run(parts, new CellParts(r, t, batch, backward));
     }
 
     // Cells above this many batch×H elements a step are split over the cores.
     private const long ParallelCells = 1 << 13;
 
-    private CellJob? _cells;
-
-    /// <summary>One step's cell work, by row ranges, for the thread pool; its delegate is made once.</summary>
-    private sealed class CellJob
+    /// <summary>One step's cell work for the rows of a part.</summary>
+    private readonly struct CellParts(CpuRnnReserve<T> r, int t, int batch, bool backward) : IParts
     {
-        private CpuRnnReserve<T> _r = null!;
-        private int _t, _batch, _parts;
-        private bool _backward;
-        private readonly Action<int> _part;
-
-        public CellJob() => _part = part => CellRows(_r, _t, _batch, _backward,
-            (int)((long)_batch * part / _parts), (int)((long)_batch * (part + 1) / _parts));
-
-        public Action<int> Set(CpuRnnReserve<T> r, int t, int batch, bool backward, int parts)
-        {
-            (_r, _t, _batch, _backward, _parts) = (r, t, batch, backward, parts);
-            return _part;
-        }
+        public void Run(int part, int parts) =>
+            CellRows(r, t, batch, backward, (int)((long)batch * part / parts), (int)((long)batch * (part + 1) / parts));
     }
 
     // Rows b0..b1 of step t, everything read from and written to the reserve (DH holds the gradient at h_t).

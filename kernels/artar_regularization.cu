@@ -1,4 +1,4 @@
-// artar.cu — activation regularization and temporal activation regularization, fused (paper §2; DESIGN §1):
+// artar_regularization.cu — activation regularization and temporal activation regularization, fused (paper §2; DESIGN §1):
 //
 //   AR  = α · mean(o²)                       over N  = T·B·H elements of o (the dropped last-layer output)
 //   TAR = β · mean((h[t+1] − h[t])²)         over N' = (T−1)·B·H elements of h (the undropped last layer)
