@@ -28,7 +28,6 @@ public abstract class BackendDecorator(IBackend inner) : IBackend
     public IRnnReserve CreateRnnReserve(ModelShape shape, int layer, int maxSteps, int batch) => Inner.CreateRnnReserve(shape, layer, maxSteps, batch);
 
     public virtual void Zero(ITensor tensor) => Op($"{nameof(Zero)} {tensor.Length}", () => Inner.Zero(tensor));
-    public virtual void Copy(ITensor source, ITensor destination) => Op(nameof(Copy), () => Inner.Copy(source, destination));
     public virtual void EmbeddingForward(ITensor embedding, ITensor tokens, ITensor output, int rows, int hidden) =>
         Op(nameof(EmbeddingForward), () => Inner.EmbeddingForward(embedding, tokens, output, rows, hidden));
     public virtual void EmbeddingBackward(ITensor dOutput, ITensor tokens, ITensor dEmbedding, int rows, int hidden) =>

@@ -61,8 +61,8 @@ internal sealed class SmallModel
     {
         for (int l = 0; l < Layers; l++)
         {
-            Backend.Copy(H0[l], Model.HiddenState(l));
-            if (C0[l] is { } c) Backend.Copy(c, Model.CellState(l)!);
+            CpuBackend<double>.Data(H0[l]).CopyTo(CpuBackend<double>.Data(Model.HiddenState(l)));
+            if (C0[l] is { } c) CpuBackend<double>.Data(c).CopyTo(CpuBackend<double>.Data(Model.CellState(l)!));
         }
     }
 

@@ -79,7 +79,7 @@ internal sealed class OpWorkload : IDisposable
         // Saved copies of the arena (same backend, same layout, padding zero): the weights as initialised and gradients
         // of the size a backward leaves, written by canonical name so both backends hold the same values.
         var savedWeights = backend.Allocate(Parameters.Weights.Length);
-        backend.Copy(Parameters.Weights, savedWeights);
+        Copy(Parameters.Weights, savedWeights);
         var savedGradients = backend.Allocate(Parameters.Gradients.Length);
         using (var scratch = backend.CreateParameters(shape))
         {
@@ -89,11 +89,18 @@ internal sealed class OpWorkload : IDisposable
                 for (int i = 0; i < g.Length; i++) g[i] = (float)((rng.NextDouble() * 2 - 1) * 1e-3);
                 scratch.Write(spec.Name, g);
             }
-            backend.Copy(scratch.Weights, savedGradients);
+            Copy(scratch.Weights, savedGradients);
         }
         _owned.Add(savedWeights);
         _owned.Add(savedGradients);
-        void ResetArena() { backend.Copy(savedWeights, Parameters.Weights); backend.Copy(savedGradients, Parameters.Gradients); }
+        void ResetArena() { Copy(savedWeights, Parameters.Weights); Copy(savedGradients, Parameters.Gradients); }
+        // Through the host: both backends hold float32 here, so the round trip is exact (outside every timed region).
+        void Copy(ITensor source, ITensor destination)
+        {
+            var values = new float[source.Length];
+            backend.Download(source, values);
+            backend.Upload(values, destination);
+        }
         ResetArena();
         float[] CanonicalWeights()
         {

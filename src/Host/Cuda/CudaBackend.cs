@@ -146,15 +146,6 @@ public sealed unsafe partial class CudaBackend : IBackend
         if (t.Mirror is { } m) { CudaStatus.Check(CudaDriver.cuEventSynchronize(t.MirrorCopied!)); m.AsSpan<int>().Clear(); }
     }
 
-    public void Copy(ITensor source, ITensor destination)
-    {
-        Enter();
-        var s = Floats(source);
-        var d = Floats(destination);
-        CheckFits(s.Length, d.Length, nameof(Copy));
-        if (s.Length > 0) CudaStatus.Check(CudaDriver.cuMemcpyDtoDAsync_v2(d.Pointer, s.Pointer, (nuint)s.Length * sizeof(float), _stream));
-    }
-
     // ---------------------------------------------------------------------------------------------------------------
     // Parameters and reserves
 

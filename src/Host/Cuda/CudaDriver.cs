@@ -4,7 +4,7 @@ namespace ArTar.Cuda;
 
 // The CUDA driver API (libcuda.so.1), 1:1 with cuda.h. Every method is named by the symbol it binds: the
 // exported _v2 names, never the unsuffixed legacy 32-bit ABI (cuda-interop.md §2.1, §5.1). No logic here.
-// CUdeviceptr = ulong, CUdevice = int, unowned handles (CUfunction, CUgraph before wrapping) = nint.
+// CUdeviceptr = ulong, CUdevice = int, unowned handles (CUfunction) = nint.
 public static unsafe partial class CudaDriver
 {
     internal const string Library = "cuda";   // → libcuda.so.1 through CudaLibraries' resolver
@@ -65,14 +65,6 @@ public static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial CuResult cuEventElapsedTime_v2(out float pMilliseconds, CudaEvent hStart, CudaEvent hEnd);
     [LibraryImport(Library)] public static partial CuResult cuEventElapsedTime(out float pMilliseconds, CudaEvent hStart, CudaEvent hEnd);
     [LibraryImport(Library)] public static partial CuResult cuEventDestroy_v2(nint hEvent);
-
-    [LibraryImport(Library)] public static partial CuResult cuStreamBeginCapture_v2(CudaStream hStream, CuStreamCaptureMode mode);
-    [LibraryImport(Library)] public static partial CuResult cuStreamEndCapture(CudaStream hStream, out CudaGraph phGraph);
-    /// <summary>What cuda.h calls cuGraphInstantiate (the unsuffixed export is the old 5-argument form).</summary>
-    [LibraryImport(Library)] public static partial CuResult cuGraphInstantiateWithFlags(out CudaGraphExec phGraphExec, CudaGraph hGraph, CuGraphInstantiateFlags flags);
-    [LibraryImport(Library)] public static partial CuResult cuGraphLaunch(CudaGraphExec hGraphExec, CudaStream hStream);
-    [LibraryImport(Library)] public static partial CuResult cuGraphExecDestroy(nint hGraphExec);
-    [LibraryImport(Library)] public static partial CuResult cuGraphDestroy(nint hGraph);
 }
 
 /// <summary><c>CUdevice_attribute</c> (subset).</summary>
@@ -122,24 +114,7 @@ public enum CuEventFlags : uint
     CU_EVENT_INTERPROCESS = 0x4,
 }
 
-/// <summary><c>CUstreamCaptureMode</c>.</summary>
-public enum CuStreamCaptureMode
-{
-    CU_STREAM_CAPTURE_MODE_GLOBAL = 0,
-    CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
-    CU_STREAM_CAPTURE_MODE_RELAXED = 2,
-}
 
-/// <summary><c>CUgraphInstantiate_flags</c> (an unsigned long long argument); 0 normally.</summary>
-[Flags]
-public enum CuGraphInstantiateFlags : ulong
-{
-    None = 0,
-    CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH = 1,
-    CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD = 2,
-    CUDA_GRAPH_INSTANTIATE_FLAG_DEVICE_LAUNCH = 4,
-    CUDA_GRAPH_INSTANTIATE_FLAG_USE_NODE_PRIORITY = 8,
-}
 
 /// <summary><c>CUfunction_attribute</c> (subset).</summary>
 public enum CuFunctionAttribute

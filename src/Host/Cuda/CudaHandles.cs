@@ -79,16 +79,6 @@ public sealed class CudaModule : CudaOwnedHandle
     protected override void Destroy(nint value) => CudaDriver.cuModuleUnload(value);
 }
 
-public sealed class CudaGraph : CudaOwnedHandle
-{
-    protected override void Destroy(nint value) => CudaDriver.cuGraphDestroy(value);
-}
-
-public sealed class CudaGraphExec : CudaOwnedHandle
-{
-    protected override void Destroy(nint value) => CudaDriver.cuGraphExecDestroy(value);
-}
-
 public sealed class CublasHandle : CudaOwnedHandle
 {
     protected override void Destroy(nint value) => Cublas.cublasDestroy_v2(value);

@@ -34,9 +34,6 @@ public interface IBackend : IDisposable
 
     void Zero(ITensor tensor);
 
-    /// <summary>destination[0..n) = source[0..n), n = source.Length (≤ destination.Length).</summary>
-    void Copy(ITensor source, ITensor destination);
-
     /// <summary>Builds (zeroed) the parameter arena and its gradient twin for a model shape.</summary>
     IParameterArena CreateParameters(ModelShape shape);
 

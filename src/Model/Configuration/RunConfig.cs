@@ -35,8 +35,6 @@ public sealed record RunConfig
     public ulong Seed { get; init; } = 1111;
     /// <summary>Corpus folder holding train.txt, valid.txt, test.txt (overridden by --data or ARTAR_DATA).</summary>
     public string Data { get; init; } = "data/ptb";
-    /// <summary>Decoder tied to the embedding; the paper's models are all tied and ArTar implements only that.</summary>
-    public bool Tied { get; init; } = true;
     /// <summary>Training steps between progress lines and metrics records.</summary>
     public int LogInterval { get; init; } = 200;
     /// <summary>Use only the first N tokens of the training split (0 = all): for demos and tests.</summary>
@@ -72,7 +70,6 @@ public sealed record RunConfig
         new("bptt", "integer ≥ 2", (c, v, w) => c with { Bptt = Int(v, w, 2, 1 << 20) }, c => c.Bptt, "BPTT window length (T)"),
         new("seed", "integer ≥ 0", (c, v, w) => c with { Seed = ULong(v, w) }, c => c.Seed, "seed for init and dropout masks"),
         new("data", "string", (c, v, w) => c with { Data = Str(v, w) }, c => c.Data, "corpus folder with train/valid/test.txt"),
-        new("tied", "true", (c, v, w) => c with { Tied = Tied_(v, w) }, c => c.Tied, "decoder tied to the embedding (always true)"),
         new("log_interval", "integer ≥ 1", (c, v, w) => c with { LogInterval = Int(v, w, 1, int.MaxValue) }, c => c.LogInterval, "steps between progress records"),
         new("max_train_tokens", "integer ≥ 0", (c, v, w) => c with { MaxTrainTokens = Long(v, w) }, c => c.MaxTrainTokens, "first N training tokens only (0 = all)"),
         new("max_eval_tokens", "integer ≥ 0", (c, v, w) => c with { MaxEvalTokens = Long(v, w) }, c => c.MaxEvalTokens, "first N valid/test tokens only (0 = all)"),
@@ -134,6 +131,13 @@ public sealed record RunConfig
 
     private static RunConfig Apply(RunConfig config, string name, JsonNode? value, string where)
     {
+        // "tied" is no key any more (every model of the paper is tied, and ArTar implements only that); run folders and
+        // checkpoints written before it was removed say "tied": true, which still reads.
+        if (name == "tied" && value is not null)
+        {
+            _ = Tied_(value, where);
+            return config;
+        }
         var key = Array.Find(Keys, k => k.Name == name)
             ?? throw new ConfigException($"{where}: unknown key; the keys are {string.Join(", ", Keys.Select(k => k.Name))}");
         if (value is null)

@@ -54,7 +54,7 @@ public sealed partial class CpuBackend<T>
 
         states.Slice(bh, rows * hidden).CopyTo(Data(y));
         states.Slice(rows * hidden, bh).CopyTo(Data(hT));
-        if (lstm) r.Extra.AsSpan((steps - 1) * bh, bh).CopyTo(Data(cT!));
+        if (lstm) r.CellStates.AsSpan((steps - 1) * bh, bh).CopyTo(Data(cT!));
         r.Steps = steps;
         r.UsedBatch = batch;
         r.HasForward = training;
@@ -137,19 +137,19 @@ public sealed partial class CpuBackend<T>
         int h0 = b0 * hidden, g0 = b0 * gh;
         Span<T> Rows(T[] a, int start) => a.AsSpan(start + h0, n * hidden);
         Span<T> GateRows(T[] a) => a.AsSpan(t * batch * gh + g0, n * gh);
-        var cPrev = !lstm ? default : t == 0 ? Rows(r.C0, 0) : Rows(r.Extra, (t - 1) * bh);
+        var cPrev = !lstm ? default : t == 0 ? Rows(r.C0, 0) : Rows(r.CellStates, (t - 1) * bh);
         var hPrev = Rows(r.States, t * bh);
         var h = Rows(r.States, (t + 1) * bh);
         if (!backward)
         {
-            var extra = r.Cell == CellType.Rnn ? default : Rows(r.Extra, t * bh);
+            var extra = lstm ? Rows(r.CellStates, t * bh) : gru ? Rows(r.NewGateHidden, t * bh) : default;
             var tanhC = lstm ? Rows(r.TanhC, t * bh) : default;
             CellForward(r.Cell, GateRows(r.Gates), r.HiddenGates.AsSpan(g0, n * gh), hPrev, cPrev, extra, tanhC, h, n, hidden);
         }
         else
         {
             // The LSTM backward reads tanh(c_t) (kept by the forward), the GRU W_hn·h + b_hn.
-            var extra = lstm ? Rows(r.TanhC, t * bh) : gru ? Rows(r.Extra, t * bh) : default;
+            var extra = lstm ? Rows(r.TanhC, t * bh) : gru ? Rows(r.NewGateHidden, t * bh) : default;
             CellBackward(r.Cell, GateRows(r.Gates), hPrev, h, cPrev, extra, Rows(r.DH, 0), Rows(r.DHNext, 0), Rows(r.DCNext, 0),
                 GateRows(r.DHiddenGates), GateRows(r.DInputGates), n, hidden);
         }

@@ -55,14 +55,6 @@ public sealed partial class CpuBackend<T> : IBackend where T : unmanaged, IFloat
         else Data(tensor).Clear();
     }
 
-    public void Copy(ITensor source, ITensor destination)
-    {
-        var s = Data(source);
-        var d = Data(destination);
-        CheckFits(s.Length, d.Length, nameof(Copy));
-        s.CopyTo(d);
-    }
-
     public IParameterArena CreateParameters(ModelShape shape) => new CpuParameterArena<T>(shape);
 
     public IRnnReserve CreateRnnReserve(ModelShape shape, int layer, int maxSteps, int batch) =>

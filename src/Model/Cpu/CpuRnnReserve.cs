@@ -24,7 +24,8 @@ public sealed class CpuRnnReserve<T> : IRnnReserve where T : unmanaged, IFloatin
         X = new T[rows * Input];
         States = new T[(rows + batch) * Hidden];
         Gates = new T[rows * gh];
-        Extra = Cell == CellType.Rnn ? [] : new T[rows * Hidden];
+        CellStates = Cell == CellType.Lstm ? new T[rows * Hidden] : [];
+        NewGateHidden = Cell == CellType.Gru ? new T[rows * Hidden] : [];
         TanhC = Cell == CellType.Lstm ? new T[rows * Hidden] : [];
         C0 = Cell == CellType.Lstm ? new T[batch * Hidden] : [];
         HiddenGates = new T[batch * gh];
@@ -47,7 +48,8 @@ public sealed class CpuRnnReserve<T> : IRnnReserve where T : unmanaged, IFloatin
     internal T[] X { get; }             // [S,B,in] the layer input
     internal T[] States { get; }        // [S+1,B,H] h0, h1 … hS
     internal T[] Gates { get; }         // [S,B,G·H] activated gates (LSTM σi σf tanh g σo; GRU r z n; RNN h)
-    internal T[] Extra { get; }         // [S,B,H] LSTM c_t; GRU W_hn·h_{t-1} + b_hn
+    internal T[] CellStates { get; }    // [S,B,H] LSTM only: c_t
+    internal T[] NewGateHidden { get; } // [S,B,H] GRU only: W_hn·h_{t-1} + b_hn, the n gate's hidden part (r multiplies it)
     internal T[] TanhC { get; }         // [S,B,H] LSTM tanh(c_t), kept so the backward needs no transcendental
     internal T[] C0 { get; }            // [B,H] LSTM carried cell state
     internal T[] HiddenGates { get; }   // [B,G·H] scratch: W_hh·h + b_hh of one step

@@ -53,7 +53,7 @@ public class CudaInteropTests
         var symbols = BoundSymbols(typeof(CudaDriver));
         Assert.That(symbols, Has.Count.GreaterThan(40));
         Assert.That(symbols, Has.None.AnyOf(LegacyDriverSymbols), "the unsuffixed exports are the 32-bit legacy ABI (cuda-interop.md §2.1)");
-        Assert.That(symbols, Does.Contain("cuMemAlloc_v2").And.Contain("cuGraphInstantiateWithFlags").And.Contain("cuStreamBeginCapture_v2"));
+        Assert.That(symbols, Does.Contain("cuMemAlloc_v2").And.Contain("cuMemcpyHtoDAsync_v2").And.Contain("cuStreamDestroy_v2"));
     }
 
     [TestCase(typeof(Cudnn), "cudnnRNNForward", 20)]
