@@ -7,8 +7,8 @@ var configuration = Argument("configuration", "Release");
 Task("Kernels")
     .Does(() =>
 {
-    // The MSBuild step of src/Host compiles the kernels (incrementally); ptxas then assembles each module.
-    DotNetBuild("src/Host/ArTar.Host.csproj", new DotNetBuildSettings { Configuration = configuration });
+    // The MSBuild step of src/Host/Cuda (ArTar.Cuda) compiles the kernels (incrementally); ptxas then assembles each module.
+    DotNetBuild("src/Host/Cuda/ArTar.Cuda.csproj", new DotNetBuildSettings { Configuration = configuration });
     if (FileExists("tools/ptxas.sh"))
         StartProcessOrFail("bash", "tools/ptxas.sh");
 });
