@@ -84,14 +84,41 @@ public sealed partial class CpuBackend<T>
         }
     }
 
-    /// <summary>dc[v] += Σ_r dz[r, v] for the columns of a part, rows in order.</summary>
+    // Rows summed in T per block before the block sums are added up in double (the bias gradient's reduction).
+    private const int BiasBlockRows = 32;
+
+    /// <summary>
+    /// dc[v] += Σ_r dz[r, v] for the columns of a part: blocks of <see cref="BiasBlockRows"/> rows summed in T (vectorised),
+    /// the block sums added in double, rows and blocks in order. Adding 700 rows one after another in float32 lost about 30×
+    /// the accuracy of libtorch's reduction on a saturated model; blocks keep each float sum short, as the other reductions do.
+    /// </summary>
     private readonly struct BiasColumns((T[] Array, int Offset) dz, (T[] Array, int Offset) dc, int rows, int vocab) : IParts
     {
         public void Run(int part, int parts)
         {
-            int v0 = (int)((long)vocab * part / parts), v1 = (int)((long)vocab * (part + 1) / parts);
-            var sum = dc.Array.AsSpan(dc.Offset + v0, v1 - v0);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(sum, dz.Array.AsSpan(dz.Offset + r * vocab + v0, v1 - v0), sum);
+            int v0 = (int)((long)vocab * part / parts), v1 = (int)((long)vocab * (part + 1) / parts), n = v1 - v0;
+            T[] block = ArrayPool<T>.Shared.Rent(n);
+            double[] total = ArrayPool<double>.Shared.Rent(n);
+            try
+            {
+                var b = block.AsSpan(0, n);
+                var sum = total.AsSpan(0, n);
+                sum.Clear();
+                for (int r0 = 0; r0 < rows; r0 += BiasBlockRows)
+                {
+                    dz.Array.AsSpan(dz.Offset + r0 * vocab + v0, n).CopyTo(b);
+                    for (int r = r0 + 1, end = Math.Min(rows, r0 + BiasBlockRows); r < end; r++)
+                        TensorPrimitives.Add(b, dz.Array.AsSpan(dz.Offset + r * vocab + v0, n), b);
+                    for (int j = 0; j < n; j++) sum[j] += double.CreateTruncating(b[j]);
+                }
+                var d = dc.Array.AsSpan(dc.Offset + v0, n);
+                for (int j = 0; j < n; j++) d[j] = T.CreateTruncating(double.CreateTruncating(d[j]) + sum[j]);
+            }
+            finally
+            {
+                ArrayPool<T>.Shared.Return(block);
+                ArrayPool<double>.Shared.Return(total);
+            }
         }
     }
 }
