@@ -2,7 +2,7 @@
 # Builds .gpu/ (git-ignored) for tools/gpu-check.sh on a GPU machine that has no .NET and no network:
 #   .gpu/dotnet-runtime.tar.xz   the local SDK's runtime: the dotnet muxer, host/fxr, shared/Microsoft.NETCore.App
 #   .gpu/app.tar.xz              framework-dependent builds of the Host (artar), the tests and the benchmarks
-#   .gpu/data/ptb/*.txt          the PTB files from $ARTAR_DATA (../shared does not travel)
+#   .gpu/data/ptb/*.txt          the PTB files from $ARTAR_DATA or data/ (the data folder does not travel by itself)
 # Usage: bash tools/gpu-bundle.sh      (then: one device run with carry [".gpu"], timeout_s 570, command
 #                                      "bash tools/gpu-check.sh"; docs/gpu-log.md)
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 root=$(dirname "$(readlink -f "$(command -v dotnet)")")
 version=$(dotnet --list-runtimes | awk '$1 == "Microsoft.NETCore.App" { v = $2 } END { print v }')
 [ -n "$version" ] || { echo "gpu-bundle: no Microsoft.NETCore.App runtime found under $root"; exit 1; }
-data="${ARTAR_DATA:-$(cd .. && pwd)/shared/data}"
+data="${ARTAR_DATA:-data}"   # the data folder, as everywhere: $ARTAR_DATA, else data/ (artar data get ptb)
 [ -f "$data/ptb/train.txt" ] || { echo "gpu-bundle: $data/ptb/train.txt not found; set ARTAR_DATA to the data folder"; exit 1; }
 
 rm -rf .gpu && mkdir -p .gpu/data .gpu/stage
