@@ -20,17 +20,15 @@ public sealed unsafe partial class CudaBackend
         double alpha, double beta)
     {
         Enter();
-        if ((dO is null) != (dH is null)) throw new ArgumentException("ArTarRegularization takes both gradients or neither");
+        OpContract.ArTarRegularization(o, h, dO, dH, steps, batch, hidden);
         long bh = (long)batch * hidden, n = steps * bh;
         var os = Floats(o); var hs = Floats(h);
-        CheckFits(n, Math.Min(os.Length, hs.Length), nameof(ArTarRegularization));
         if ((alpha == 0.0 && beta == 0.0) || n == 0) return new ArTarLoss(0.0, 0.0);
         double arCoef = alpha / n, tarCoef = steps > 1 ? beta / ((steps - 1) * bh) : 0.0;
         // The kernel always adds its gradients: without them it writes into scratch (not a path the model takes).
         CudaTensor? scratchO = null, scratchH = null;
         var go = dO is null ? (scratchO = NewTensor(n, false)) : Floats(dO);
         var gh = dH is null ? (scratchH = NewTensor(n, false)) : Floats(dH);
-        CheckFits(n, Math.Min(go.Length, gh.Length), nameof(ArTarRegularization));
         uint grid = (uint)Math.Clamp((n + Blocks.ArTar - 1) / Blocks.ArTar, 1, _artarBlocks);
         Launch(ArTarRegularizationKernels.ArTarForwardBackward, grid, Blocks.ArTar, KernelArgument.Pointer(_artarPartials.Pointer), KernelArgument.Pointer(go.Pointer),
             KernelArgument.Pointer(gh.Pointer), KernelArgument.Pointer(os.Pointer), KernelArgument.Pointer(hs.Pointer),

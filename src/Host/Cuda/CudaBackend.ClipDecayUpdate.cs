@@ -17,8 +17,8 @@ public sealed unsafe partial class CudaBackend
     public void ClipDecayUpdate(ITensor weights, ITensor gradients, ITensor squaredNorm, double clip, double lr, double weightDecay)
     {
         Enter();
+        OpContract.ClipDecayUpdate(weights, gradients, squaredNorm);
         var w = Floats(weights); var g = Floats(gradients); var s = Floats(squaredNorm);
-        if (w.Length != g.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
         if (w.Length == 0) return;
         uint grid = (uint)Math.Clamp((w.Length + Blocks.Sgd - 1) / Blocks.Sgd, 1, 16 * _multiprocessors);
         Launch(ClipDecayUpdateKernels.ClipDecayUpdate, grid, Blocks.Sgd, KernelArgument.Pointer(w.Pointer), KernelArgument.Pointer(g.Pointer), KernelArgument.Pointer(s.Pointer),

@@ -19,10 +19,9 @@ public sealed unsafe partial class CudaBackend
     public void DropoutForward(ITensor x, ITensor y, long count, DropoutMask mask)
     {
         Enter();
-        mask.Validate();
         var xs = Floats(x);
         var ys = Floats(y);
-        CheckCount(count, xs, ys, nameof(DropoutForward));
+        OpContract.Dropout(nameof(DropoutForward), xs, ys, count, mask);
         if (count == 0) return;
         Launch(DropoutKernels.DropoutForward, DropoutGrid(count), Blocks.Dropout,
             KernelArgument.Pointer(ys.Pointer), KernelArgument.Pointer(xs.Pointer), KernelArgument.U64(mask.Seed), KernelArgument.U64((ulong)mask.Step),
@@ -32,10 +31,9 @@ public sealed unsafe partial class CudaBackend
     public void DropoutBackward(ITensor dy, ITensor dx, long count, DropoutMask mask, bool accumulate)
     {
         Enter();
-        mask.Validate();
         var dys = Floats(dy);
         var dxs = Floats(dx);
-        CheckCount(count, dys, dxs, nameof(DropoutBackward));
+        OpContract.Dropout(nameof(DropoutBackward), dys, dxs, count, mask);
         if (count == 0) return;
         Launch(DropoutKernels.DropoutBackward, DropoutGrid(count), Blocks.Dropout,
             KernelArgument.Pointer(dxs.Pointer), KernelArgument.Pointer(dys.Pointer), KernelArgument.U64(mask.Seed), KernelArgument.U64((ulong)mask.Step),

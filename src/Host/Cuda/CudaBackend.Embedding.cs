@@ -22,7 +22,7 @@ public sealed unsafe partial class CudaBackend
         var e = Floats(embedding);
         var x = Tokens(tokens);
         var y = Floats(output);
-        CheckRows(rows, hidden, x, y, nameof(EmbeddingForward));
+        OpContract.Embedding(nameof(EmbeddingForward), e, x, y, rows, hidden);
         CheckTokens(x, rows, (int)(e.Length / hidden));
         if (rows == 0) return;
         Launch(EmbeddingKernels.EmbeddingForward, (uint)rows, Blocks.Embedding != 0 ? Blocks.Embedding : RowThreads(hidden),
@@ -35,7 +35,7 @@ public sealed unsafe partial class CudaBackend
         var dy = Floats(dOutput);
         var x = Tokens(tokens);
         var de = Floats(dEmbedding);
-        CheckRows(rows, hidden, x, dy, nameof(EmbeddingBackward));
+        OpContract.Embedding(nameof(EmbeddingBackward), de, x, dy, rows, hidden);
         CheckTokens(x, rows, (int)(de.Length / hidden));
         if (rows == 0) return;
         Launch(EmbeddingKernels.EmbeddingBackward, (uint)rows, Blocks.Embedding != 0 ? Blocks.Embedding : RowThreads(hidden),

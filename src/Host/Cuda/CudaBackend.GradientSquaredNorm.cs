@@ -19,8 +19,8 @@ public sealed unsafe partial class CudaBackend
     public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm)
     {
         Enter();
+        OpContract.GradientSquaredNorm(squaredNorm);
         var g = Floats(gradients); var s = Floats(squaredNorm);
-        CheckFits(1, s.Length, nameof(GradientSquaredNorm));
         Launch(GradientSquaredNormKernels.SquaredNormPartials, _normBlocks, Blocks.Norm, KernelArgument.Pointer(_normPartials.Pointer), KernelArgument.Pointer(g.Pointer), g.Length);
         Launch(GradientSquaredNormKernels.SquaredNormFinalize, 1, Threads, KernelArgument.Pointer(s.Pointer), KernelArgument.Pointer(_normPartials.Pointer), (int)_normBlocks);
     }

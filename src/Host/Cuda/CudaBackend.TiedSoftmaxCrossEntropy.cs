@@ -22,16 +22,10 @@ public sealed unsafe partial class CudaBackend
         ITensor? dO, ITensor? dEmbedding, ITensor? dBias, int rows)
     {
         Enter();
+        var (vocab, hidden) = OpContract.TiedSoftmaxCrossEntropy(embedding, bias, o, targets, logits, dO, dEmbedding, dBias, rows);
         bool gradients = dO is not null;
-        if (gradients != (dEmbedding is not null) || gradients != (dBias is not null))
-            throw new ArgumentException("TiedSoftmaxCrossEntropy takes all three gradients or none");
         var e = Floats(embedding); var c = Floats(bias); var os = Floats(o); var y = Tokens(targets); var z = Floats(logits);
-        int vocab = (int)c.Length, hidden = (int)(e.Length / vocab);
-        CheckFits((long)rows * hidden, os.Length, "TiedSoftmaxCrossEntropy o");
-        CheckFits((long)rows * vocab, z.Length, "TiedSoftmaxCrossEntropy logits");
-        CheckFits(rows, y.Length, "TiedSoftmaxCrossEntropy targets");
         CheckTokens(y, rows, vocab);
-        if (rows <= 0) throw new ArgumentOutOfRangeException(nameof(rows), "cross-entropy over no rows");
         var rowLoss = RowLoss(rows);
 
         // z = o·Eᵀ (row-major [rows,V]; cuda-interop.md §3.3 "forward Y = X·Wᵀ" with W = E [V,H]).
@@ -43,7 +37,6 @@ public sealed unsafe partial class CudaBackend
         if (gradients)
         {
             var gO = Floats(dO!); var gE = Floats(dEmbedding!); var gc = Floats(dBias!);
-            CheckFits((long)rows * hidden, gO.Length, "TiedSoftmaxCrossEntropy dO");
             // dO = dz·E ("input grad"), dE += dzᵀ·o ("weight grad", β = 1), dc += Σ_rows dz.
             Sgemm(CublasOperation.CUBLAS_OP_N, CublasOperation.CUBLAS_OP_N, hidden, rows, vocab, 1f, e.Pointer, hidden, z.Pointer, vocab, 0f, gO.Pointer, hidden);
             Sgemm(CublasOperation.CUBLAS_OP_N, CublasOperation.CUBLAS_OP_T, hidden, vocab, rows, 1f, os.Pointer, hidden, z.Pointer, vocab, 1f, gE.Pointer, hidden);

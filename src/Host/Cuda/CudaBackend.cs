@@ -337,19 +337,6 @@ public sealed unsafe partial class CudaBackend : IBackend
                 throw new ArgumentOutOfRangeException("id", $"token id {ids[r]} outside the vocabulary of {vocab}");
     }
 
-    private static void CheckRows(int rows, int hidden, CudaTensor tokens, CudaTensor data, string op)
-    {
-        if (rows < 0 || hidden <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"{op}: rows {rows}, hidden {hidden}");
-        CheckFits(rows, tokens.Length, op);
-        CheckFits((long)rows * hidden, data.Length, op);
-    }
-
-    private static void CheckCount(long count, CudaTensor a, CudaTensor b, string op)
-    {
-        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count));
-        CheckFits(count, Math.Min(a.Length, b.Length), op);
-    }
-
     private static void CheckFits(long needed, long available, string op)
     {
         if (needed > available) throw new ArgumentException($"{op}: {needed} elements do not fit a tensor of {available}");

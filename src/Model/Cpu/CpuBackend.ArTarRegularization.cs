@@ -13,7 +13,7 @@ public sealed partial class CpuBackend<T>
     public ArTarLoss ArTarRegularization(ITensor o, ITensor h, ITensor? dO, ITensor? dH, int steps, int batch, int hidden,
         double alpha, double beta)
     {
-        if ((dO is null) != (dH is null)) throw new ArgumentException("ArTarRegularization takes both gradients or neither");
+        OpContract.ArTarRegularization(o, h, dO, dH, steps, batch, hidden);
         int n = steps * batch * hidden, bh = batch * hidden, m = n - bh;
         var os = Data(o)[..n];
         var hs = Data(h)[..n];

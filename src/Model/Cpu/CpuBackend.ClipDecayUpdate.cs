@@ -12,7 +12,7 @@ public sealed partial class CpuBackend<T>
 {
     public void ClipDecayUpdate(ITensor weights, ITensor gradients, ITensor squaredNorm, double clip, double lr, double weightDecay)
     {
-        if (weights.Length != gradients.Length) throw new ArgumentException("ClipDecayUpdate needs weights and gradients of one length");
+        OpContract.ClipDecayUpdate(weights, gradients, squaredNorm);
         // As kernels/clip_decay_update.cu: the norm is read from the backend, the update done in the element type.
         T norm = T.Sqrt(Data(squaredNorm)[0]);
         T c = T.CreateTruncating(clip);

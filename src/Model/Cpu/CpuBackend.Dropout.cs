@@ -13,11 +13,17 @@ public sealed partial class CpuBackend<T>
     // Dropout mask words drawn per chunk (on the stack; a multiple of 32 keeps the vector Philox on whole groups).
     private const int DropoutChunk = 1024;
 
-    public void DropoutForward(ITensor x, ITensor y, long count, DropoutMask mask) =>
+    public void DropoutForward(ITensor x, ITensor y, long count, DropoutMask mask)
+    {
+        OpContract.Dropout(nameof(DropoutForward), x, y, count, mask);
         ApplyDropout(Data(x), Data(y), checked((int)count), mask, accumulate: false);
+    }
 
-    public void DropoutBackward(ITensor dy, ITensor dx, long count, DropoutMask mask, bool accumulate) =>
+    public void DropoutBackward(ITensor dy, ITensor dx, long count, DropoutMask mask, bool accumulate)
+    {
+        OpContract.Dropout(nameof(DropoutBackward), dy, dx, count, mask);
         ApplyDropout(Data(dy), Data(dx), checked((int)count), mask, accumulate);
+    }
 
     // y (+)= keep ? x·scale : 0 — the forward and the backward are the same masked scaling.
     private static void ApplyDropout(Span<T> x, Span<T> y, int count, DropoutMask mask, bool accumulate)

@@ -12,6 +12,7 @@ public sealed partial class CpuBackend<T>
 {
     public void EmbeddingForward(ITensor embedding, ITensor tokens, ITensor output, int rows, int hidden)
     {
+        OpContract.Embedding(nameof(EmbeddingForward), embedding, tokens, output, rows, hidden);
         var e = Data(embedding);
         var ids = Tokens(tokens)[..rows];
         var y = Data(output)[..(rows * hidden)];
@@ -22,6 +23,7 @@ public sealed partial class CpuBackend<T>
 
     public void EmbeddingBackward(ITensor dOutput, ITensor tokens, ITensor dEmbedding, int rows, int hidden)
     {
+        OpContract.Embedding(nameof(EmbeddingBackward), dEmbedding, tokens, dOutput, rows, hidden);
         var dy = Data(dOutput)[..(rows * hidden)];
         var ids = Tokens(tokens)[..rows];
         var de = Data(dEmbedding);

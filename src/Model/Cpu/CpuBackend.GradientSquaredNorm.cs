@@ -13,6 +13,7 @@ public sealed partial class CpuBackend<T>
 {
     public void GradientSquaredNorm(ITensor gradients, ITensor squaredNorm)
     {
+        OpContract.GradientSquaredNorm(squaredNorm);
         var g = Tensor(gradients);
         int length = checked((int)gradients.Length), chunks = Chunks(length), parts = ArenaParts(length);
         double[] chunkSums = ArrayPool<double>.Shared.Rent(chunks);

@@ -14,12 +14,9 @@ public sealed partial class CpuBackend<T>
     public double TiedSoftmaxCrossEntropy(ITensor embedding, ITensor bias, ITensor o, ITensor targets, ITensor logits,
         ITensor? dO, ITensor? dEmbedding, ITensor? dBias, int rows)
     {
+        var (vocab, hidden) = OpContract.TiedSoftmaxCrossEntropy(embedding, bias, o, targets, logits, dO, dEmbedding, dBias, rows);
         bool gradients = dO is not null;
-        if (gradients != (dEmbedding is not null) || gradients != (dBias is not null))
-            throw new ArgumentException("TiedSoftmaxCrossEntropy takes all three gradients or none");
         var e = Data(embedding);
-        var c = Data(bias);
-        int vocab = c.Length, hidden = e.Length / vocab;
         var os = Data(o)[..(rows * hidden)];
         var z = Data(logits)[..(rows * vocab)];
         var ids = Tokens(targets)[..rows];
