@@ -51,7 +51,7 @@ public class DataDownloadTests
 
     IReadOnlyList<CorpusFile> SyntheticFiles(string corpus = "toy") =>
         CorpusSources.Splits.Select(s => new CorpusFile(corpus, s, new Uri(server.BaseUrl, $"{corpus}/{s}.txt"),
-            Convert.ToHexStringLower(MD5.HashData(Synthetic[s])))).ToList();
+            Convert.ToHexStringLower(MD5.HashData(Synthetic[s])), Synthetic[s].Length)).ToList();
 
     void ServeSynthetic(string corpus = "toy")
     {

@@ -56,7 +56,7 @@ public static class DataDownloader
     {
         if (!CorpusSources.IsKnown(corpus))
         {
-            log.WriteLine($"error: unknown corpus '{corpus}'; expected one of: {string.Join(", ", CorpusSources.Names)}");
+            log.WriteLine($"error: unknown corpus '{Quote.Excerpt(corpus)}'; expected one of: {string.Join(", ", CorpusSources.Names)}");
             return Task.FromResult(ExitUsage);
         }
         return GetFilesAsync(CorpusSources.Files(corpus, options.Mirror), dataRoot, log, options, cancel);
@@ -130,7 +130,9 @@ public static class DataDownloader
             if (!response.IsSuccessStatusCode)
                 return $"{what}: the server answered {(int)response.StatusCode} {response.ReasonPhrase}; check that the URL opens in a browser and {retry}; {kept}";
             length = response.Content.Headers.ContentLength;
-            progress.Start(file.Url, length);
+            if (length is long announced && announced != file.Bytes)
+                return $"{what}: the server announces {announced:N0} bytes, the published file has {file.Bytes:N0}; it is not that file, check the URL (or --mirror) and {retry}; {kept}";
+            progress.Start(file.Url, file.Bytes);
 
             using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
             await using (var body = await response.Content.ReadAsStreamAsync(idle.Token))
@@ -145,6 +147,9 @@ public static class DataDownloader
                     int n = await body.ReadAsync(buffer, idle.Token);
                     if (n == 0)
                         break;
+                    // Bounded by the published size, not by the server: one with no Content-Length could send forever.
+                    if (received + n > file.Bytes)
+                        return $"{what}: the server sent more than the {file.Bytes:N0} bytes of the published file; it is not that file, check the URL (or --mirror) and {retry}; {kept}";
                     md5.AppendData(buffer, 0, n);
                     writing = true;
                     await output.WriteAsync(buffer.AsMemory(0, n), cancel);
@@ -158,8 +163,8 @@ public static class DataDownloader
             }
             progress.End();
 
-            if (length is long expectedLength && received != expectedLength)
-                return Truncated(what, received, expectedLength, retry, kept);
+            if (received != file.Bytes)
+                return Truncated(what, received, file.Bytes, retry, kept);
             string got = Convert.ToHexStringLower(md5.GetHashAndReset());
             if (got != file.Md5)
                 return $"{what}: md5 {got} of the {received:N0} bytes received, expected {file.Md5}; the download is corrupt or the source changed, {retry} or fetch the file by hand and compare with docs/data.md; {kept}";
@@ -184,8 +189,8 @@ public static class DataDownloader
         catch (Exception e) when (e is HttpRequestException or IOException)
         {
             // HttpClient throws (ResponseEnded) when the connection closes before Content-Length bytes arrived.
-            if (length is long expectedLength && received < expectedLength)
-                return Truncated(what, received, expectedLength, retry, kept);
+            if (length is not null && received < file.Bytes)
+                return Truncated(what, received, file.Bytes, retry, kept);
             return $"{what}: {OneLine(e)}; check the network connection (a proxy is taken from HTTPS_PROXY) and {retry}; {kept}";
         }
         finally
