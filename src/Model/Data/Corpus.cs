@@ -128,7 +128,7 @@ public sealed class Corpus
         {
             using var stream = InputFile.OpenRegular(path, MaxFileBytes, "a corpus split", "give a text file of words (`artar data get ptb` downloads PTB)",
                 problem => new DataException($"{shown}: {problem}"));
-            using var reader = new StreamReader(stream, StrictUtf8);
+            using var reader = new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
             while (reader.ReadLine() is { } line)
             {
                 lineNumber++;

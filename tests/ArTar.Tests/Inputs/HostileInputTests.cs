@@ -164,6 +164,19 @@ public class HostileInputTests
         Assert.That(ArtarProcess.OneLine(err).Length, Is.LessThan(600), err[..Math.Min(err.Length, 600)]);
     }
 
+    [Test]
+    public void ALongMirrorUrlIsCutInTheDownloadError()
+    {
+        // Nothing listens on port 1: the connection is refused at once, and the error line quotes the URL.
+        string mirror = "http://127.0.0.1:1/" + new string('m', 60_000) + "/";
+        var (code, _, err) = CliTests.Run("data", "get", "ptb", "--mirror", mirror, "--data", _dir);
+        Assert.That(code, Is.EqualTo(Program.Failed), err[..Math.Min(err.Length, 600)]);
+        string line = err.Split('\n').Single(l => l.StartsWith("error:", StringComparison.Ordinal));
+        Assert.That(line, Does.StartWith("error: ptb/train.txt from http://127.0.0.1:1/mmm"));
+        Assert.That(line.Length, Is.LessThan(1000), line[..Math.Min(line.Length, 600)]);
+        Assert.That(err.Length, Is.LessThan(2000), "the progress line quotes it cut too");
+    }
+
     [TestCase("{\"hid\\nden\": 1}", "key \"hid\\u000aden\": unknown key")]
     [TestCase("{\"" + "k" + "\\u2028" + "ey\": 1}", "key \"k\\u2028ey\": unknown key")]
     public void AConfigKeyWithALineBreakIsEscapedOnOneLine(string json, string expected)

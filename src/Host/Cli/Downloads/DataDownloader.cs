@@ -79,7 +79,7 @@ public static class DataDownloader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                log.WriteLine($"error: cannot create the folder {dir}: {OneLine(e)}; choose another data folder or fix its permissions");
+                log.WriteLine($"error: cannot create the folder {Quote.Path(dir)}: {OneLine(e)}; choose another data folder or fix its permissions");
                 return ExitFailed;
             }
 
@@ -114,8 +114,9 @@ public static class DataDownloader
         string dir = Path.GetDirectoryName(target)!;
         // Same folder as the target, so the final File.Move is a rename on one file system (atomic).
         string temp = Path.Combine(dir, $".{file.FileName}.{Guid.NewGuid():N}.part");
-        string what = $"{file.DisplayName} from {file.Url}";
-        string kept = File.Exists(target) ? $"{target} was left as it was" : $"no {file.FileName} was written";
+        // The mirror and the data folder are the user's: quoted cut, as every value an error line quotes.
+        string what = $"{file.DisplayName} from {Quote.Path(file.Url.AbsoluteUri)}";
+        string kept = File.Exists(target) ? $"{Quote.Path(target)} was left as it was" : $"no {file.FileName} was written";
         string retry = $"run `artar data get {file.Corpus}` again";
         var progress = new ProgressLine(log, file.DisplayName, bar);
         long? length = null;
@@ -171,7 +172,7 @@ public static class DataDownloader
 
             writing = true;
             File.Move(temp, target, overwrite: true);
-            log.WriteLine($"{file.DisplayName}: {received:N0} bytes, md5 ok, saved as {target}");
+            log.WriteLine($"{file.DisplayName}: {received:N0} bytes, md5 ok, saved as {Quote.Path(target)}");
             return null;
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
@@ -184,7 +185,7 @@ public static class DataDownloader
         }
         catch (Exception e) when (writing && e is IOException or UnauthorizedAccessException)
         {
-            return $"cannot write {file.DisplayName} in {dir}: {OneLine(e)}; check free space and permissions there; {kept}";
+            return $"cannot write {file.DisplayName} in {Quote.Path(dir)}: {OneLine(e)}; check free space and permissions there; {kept}";
         }
         catch (Exception e) when (e is HttpRequestException or IOException)
         {
@@ -197,7 +198,7 @@ public static class DataDownloader
         {
             progress.End();
             try { File.Delete(temp); } // no-op when renamed or never created
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.WriteLine($"warning: could not remove the temporary file {temp}: {OneLine(e)}"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.WriteLine($"warning: could not remove the temporary file {Quote.Path(temp)}: {OneLine(e)}"); }
         }
     }
 
@@ -237,7 +238,7 @@ public static class DataDownloader
     };
 
     // .NET messages end in a full stop; ours go on after them with "; what to do".
-    static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim().TrimEnd('.');
+    static string OneLine(Exception e) => Quote.Excerpt(e.Message.ReplaceLineEndings(" ").Trim().TrimEnd('.'), 400);
 
     /// <summary>One file's progress: a bar redrawn in place (at most 10 times a second), or nothing between the
     /// start line and the result line.</summary>
@@ -252,7 +253,7 @@ public static class DataDownloader
         public void Start(Uri url, long? length)
         {
             total = length;
-            log.WriteLine($"{name}: downloading {url} ({(length is long n ? $"{n:N0} bytes" : "size unknown")})");
+            log.WriteLine($"{name}: downloading {Quote.Path(url.AbsoluteUri)} ({(length is long n ? $"{n:N0} bytes" : "size unknown")})");
             clock.Start();
             Report(0);
         }
