@@ -94,6 +94,19 @@ public class HostileInputTests
         Assert.That(Directory.Exists(Path.Combine(_dir, "run")), Is.False);
     }
 
+    [TestCase("fifo", "is a FIFO (named pipe), not a regular file; give a sweep file")]
+    [TestCase("zero", "is a character device, not a regular file; give a sweep file")]
+    public void ASpecialFileAsASweepIsOneLineAndExitsTwoWithoutHanging(string kind, string expected)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("the file type is asked of statx(2), on Linux");
+        string sweep = Path.Combine(_dir, "special.json");
+        if (kind == "fifo") Mkfifo(sweep);
+        else File.CreateSymbolicLink(sweep, "/dev/zero");
+        var result = ArtarProcess.Run(["sweep", sweep, "--device", "cpu", "--runs", Path.Combine(_dir, "runs")]);
+        Assert.That(result.Code, Is.EqualTo(Program.BadInput), result.Err);
+        Assert.That(ArtarProcess.OneLine(result.Err), Does.StartWith($"error: {sweep}: {expected}"));
+    }
+
     [Test]
     public void AVocabularyThatIsAFifoIsRefusedWithoutWaitingForAWriter()
     {
