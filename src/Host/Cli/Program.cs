@@ -31,10 +31,24 @@ public static class Program
         // that fails (a full disk: SafeTensors.Write's IOException) is a failed run, never bad input.
         catch (Exception e) when (e is TrainingException or IOException or UnauthorizedAccessException)
         {
-            stderr.WriteLine($"error: {OneLine(e)}");
+            stderr.WriteLine($"error: {OneLine(e)}{WhatToDo(e)}");
             return Failed;
         }
     }
+
+    // errno values (asm-generic/errno-base.h, errno.h) that .NET keeps as the HResult of the IOException it throws.
+    private const int Enospc = 28, Erofs = 30, Edquot = 122;
+
+    /// <summary>
+    /// What to do after a bare system message ("No space left on device : 'PATH'" names the file, not the remedy). Only
+    /// the runtime's own exceptions carry an errno as their HResult; ours say what to do themselves.
+    /// </summary>
+    private static string WhatToDo(Exception e) => e.HResult switch
+    {
+        Enospc or Edquot => "; the disk is full: free space there, or write somewhere else, and run the command again",
+        Erofs => "; that file system is read-only: write somewhere else, and run the command again",
+        _ => "",
+    };
 
     /// <summary>
     /// The longest error line: the messages quote values cut short (<see cref="Quote.Excerpt"/>); this is the net under

@@ -260,6 +260,17 @@ public class HostileInputTests
             .And.EndWith("; nothing was overwritten; give a --run-dir in a writable folder with free space"));
     }
 
+    /// <summary>/dev/full refuses every write with ENOSPC: the runtime's bare message gets what to do.</summary>
+    [Test]
+    public void AWriteToAFullDeviceSaysWhatToDo()
+    {
+        if (!File.Exists("/dev/full")) Assert.Ignore("no /dev/full here");
+        var (code, _, err) = CliTests.Run("device", "--probe", "--log", "/dev/full");
+        Assert.That(code, Is.EqualTo(Program.Failed), err);
+        Assert.That(ArtarProcess.OneLine(err), Is.EqualTo(
+            "error: No space left on device : '/dev/full'; the disk is full: free space there, or write somewhere else, and run the command again"));
+    }
+
     /// <summary>A small tmpfs of its own (needs root; skipped with the reason where mount(8) is refused), unmounted on dispose.</summary>
     private sealed class Tmpfs : IDisposable
     {
