@@ -107,6 +107,29 @@ public class HostileInputTests
         Assert.That(ArtarProcess.OneLine(result.Err), Does.StartWith($"error: {sweep}: {expected}"));
     }
 
+    /// <summary>A finished run whose metrics.jsonl or summary.json is then replaced by a FIFO: resume and report read them.</summary>
+    [TestCase("metrics.jsonl", Program.Failed)]
+    [TestCase("summary.json", Program.Ok)]
+    public void AFifoInARunFolderIsNamedWithoutHanging(string file, int exitCode)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("the file type is asked of statx(2), on Linux");
+        string run = Path.Combine(_dir, "run");
+        var (code, _, err) = CliTests.Run("train", SmallRun(1000), "--device", "cpu", "--data", Corpus, "--run-dir", run);
+        Assert.That(code, Is.Zero, err);
+        string fifo = Path.Combine(run, file);
+        File.Delete(fifo);
+        Mkfifo(fifo);
+        string expected = $"{fifo}: is a FIFO (named pipe), not a regular file; a run folder's {file} is written by `artar train`";
+        var result = file == "metrics.jsonl"
+            ? ArtarProcess.Run(["train", "--resume", run, "--set", "epochs=2", "--device", "cpu", "--data", Corpus])
+            : ArtarProcess.Run(["report", run, "--out", Path.Combine(_dir, "report")]);
+        Assert.That(result.Code, Is.EqualTo(exitCode), result.Err);
+        if (exitCode == Program.Failed)
+            Assert.That(ArtarProcess.OneLine(result.Err), Is.EqualTo($"error: {expected}"));
+        else
+            Assert.That(result.Out, Does.Contain($"summary.json is damaged ({expected})"), "the report names the damaged file in the run's row");
+    }
+
     [Test]
     public void AVocabularyThatIsAFifoIsRefusedWithoutWaitingForAWriter()
     {
