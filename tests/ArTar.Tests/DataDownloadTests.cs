@@ -51,7 +51,7 @@ public class DataDownloadTests
 
     IReadOnlyList<CorpusFile> SyntheticFiles(string corpus = "toy") =>
         CorpusSources.Splits.Select(s => new CorpusFile(corpus, s, new Uri(server.BaseUrl, $"{corpus}/{s}.txt"),
-            Convert.ToHexStringLower(MD5.HashData(Synthetic[s])))).ToList();
+            Convert.ToHexStringLower(MD5.HashData(Synthetic[s])), Synthetic[s].Length)).ToList();
 
     void ServeSynthetic(string corpus = "toy")
     {
@@ -250,6 +250,77 @@ public class DataDownloadTests
     }
 
     [Test]
+    public async Task NoContentLength_EndlessBody_IsCutAtThePublishedSize()
+    {
+        ServeSynthetic();
+        server.Routes["/toy/train.txt"] = Reply.Endless(Synthetic["train"]);
+        // A bound for a regression that reads on forever: then it ends as "cancelled", and the assertions say so.
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var (code, log) = await Get(SyntheticFiles(), cancel: guard.Token);
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(DataDownloader.ExitFailed), log);
+            Assert.That(ErrorLines(log).Single(), Does.StartWith("error: toy/train.txt from ")
+                .And.Contain($"the server sent more than the {Synthetic["train"].Length:N0} bytes of the published file"));
+            Assert.That(TempFiles("toy"), Is.Empty);
+            Assert.That(File.Exists(Path.Combine(root, "toy", "train.txt")), Is.False);
+        });
+    }
+
+    [Test]
+    public async Task NoContentLength_TheWholeFile_IsVerifiedAndSaved()
+    {
+        foreach (var (split, bytes) in Synthetic)
+            server.Routes[$"/toy/{split}.txt"] = Reply.Unannounced(bytes);
+        var (code, log) = await Get(SyntheticFiles());
+        Assert.That(code, Is.EqualTo(DataDownloader.ExitOk), log);
+        Assert.That(File.ReadAllBytes(Path.Combine(root, "toy", "train.txt")), Is.EqualTo(Synthetic["train"]));
+    }
+
+    [Test]
+    public async Task AContentLengthOtherThanThePublishedSize_FailsBeforeTheBody()
+    {
+        ServeSynthetic();
+        byte[] train = Synthetic["train"];
+        server.Routes["/toy/train.txt"] = Reply.Ok(train) with { DeclaredLength = 10L * train.Length };
+        var (code, log) = await Get(SyntheticFiles());
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(DataDownloader.ExitFailed), log);
+            Assert.That(ErrorLines(log).Single(), Does.Contain($"the server announces {10L * train.Length:N0} bytes, the published file has {train.Length:N0}"));
+            Assert.That(TempFiles("toy"), Is.Empty);
+        });
+    }
+
+    /// <summary>The real program, stopped as a scheduler stops it: the download is cancelled and its .part file removed.</summary>
+    [Test]
+    public void Sigterm_DuringADownload_RemovesThePartFileAndExits()
+    {
+        long size = CorpusSources.Files("ptb")[0].Bytes;
+        server.Routes["/ptb/train.txt"] = new Reply(200, new byte[100_000], size, Stall: true);
+        using var process = ArTar.Tests.Inputs.ArtarProcess.Start(["data", "get", "ptb", "--mirror", server.BaseUrl.AbsoluteUri, "--data", root]);
+        var err = process.StandardError.ReadToEndAsync();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (TempFiles("ptb").All(f => new FileInfo(f).Length == 0) && waited.Elapsed < TimeSpan.FromSeconds(60) && !process.HasExited)
+            Thread.Sleep(50);
+        Assert.That(process.HasExited, Is.False, "the download ended before it could be stopped");
+        Assert.That(TempFiles("ptb"), Has.Length.EqualTo(1), "the download writes its .part file");
+        ArTar.Tests.Inputs.ArtarProcess.Terminate(process);
+        if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
+        {
+            process.Kill();
+            Assert.Fail("artar data get did not stop within 30 s of SIGTERM");
+        }
+        Assert.Multiple(() =>
+        {
+            Assert.That(process.ExitCode, Is.EqualTo(DataDownloader.ExitFailed), err.Result);
+            Assert.That(ErrorLines(err.Result).Single(), Does.StartWith("error: cancelled while downloading ptb/train.txt"));
+            Assert.That(TempFiles("ptb"), Is.Empty);
+            Assert.That(File.Exists(Path.Combine(root, "ptb", "train.txt")), Is.False);
+        });
+    }
+
+    [Test]
     public async Task ProgressBar_IsRedrawnInPlace_AndEndsAt100Percent()
     {
         ServeSynthetic();
@@ -369,10 +440,13 @@ public class DataDownloadTests
 }
 
 /// <summary>What the test server sends for one path: a status, the body bytes it actually writes, the
-/// Content-Length it declares, and whether it then holds the connection open silently.</summary>
-sealed record Reply(int Status, byte[] Body, long DeclaredLength, bool Stall)
+/// Content-Length it declares (none when negative), whether it then holds the connection open silently, and whether
+/// it sends the body again and again until the client goes away.</summary>
+sealed record Reply(int Status, byte[] Body, long DeclaredLength, bool Stall, bool Repeat = false)
 {
     public static Reply Ok(byte[] body) => new(200, body, body.Length, false);
+    public static Reply Unannounced(byte[] body) => new(200, body, -1, false);
+    public static Reply Endless(byte[] body) => new(200, body, -1, false, Repeat: true);
     public static Reply Truncated(byte[] body, int sent) => new(200, body[..sent], body.Length, false);
     public static Reply Stalled(byte[] body, int sent) => new(200, body[..sent], body.Length, true);
 }
@@ -426,9 +500,11 @@ sealed class TinyHttpServer : IAsyncDisposable
                 Requests.Enqueue(path);
                 var reply = Routes.TryGetValue(path, out var r) ? r : new Reply(404, "not here\n"u8.ToArray(), 9, false);
                 string reason = reply.Status == 200 ? "OK" : "Not Found";
+                string length = reply.DeclaredLength >= 0 ? $"Content-Length: {reply.DeclaredLength}\r\n" : "";
                 await stream.WriteAsync(Encoding.ASCII.GetBytes(
-                    $"HTTP/1.1 {reply.Status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {reply.DeclaredLength}\r\nConnection: close\r\n\r\n"), stop.Token);
-                await stream.WriteAsync(reply.Body, stop.Token);
+                    $"HTTP/1.1 {reply.Status} {reason}\r\nContent-Type: text/plain\r\n{length}Connection: close\r\n\r\n"), stop.Token);
+                do await stream.WriteAsync(reply.Body, stop.Token);
+                while (reply.Repeat);   // until the client closes the connection (the write throws)
                 await stream.FlushAsync(stop.Token);
                 if (reply.Stall)
                     await Task.Delay(Timeout.Infinite, stop.Token);

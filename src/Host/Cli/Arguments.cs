@@ -1,6 +1,6 @@
 namespace ArTar.Cli;
 
-/// <summary>A command-line mistake: one line for the user, exit code 2.</summary>
+/// <summary>A command-line mistake: one line for the user, exit code 2; values it quotes go through <see cref="Quote.Excerpt"/>.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>
@@ -38,11 +38,14 @@ public sealed class Arguments
                 continue;
             }
             if (!valued.Contains(name))
-                throw new UsageException($"artar {command}: unknown option {name}; see `artar {command} --help`");
+                throw new UsageException($"artar {command}: unknown option {Quote.Excerpt(name)}; see `artar {command} --help`");
             string value;
             if (eq > 0) value = a[(eq + 1)..];
             else if (i + 1 < args.Count) value = args[++i];
             else throw new UsageException($"artar {command}: option {name} needs a value; see `artar {command} --help`");
+            // An empty value is a slip of the shell (--run-dir "$UNSET"), never a folder, file or number.
+            if (value.Length == 0)
+                throw new UsageException($"artar {command}: option {name} is given an empty value; give it a value or leave it out");
             if (!parsed._options.TryGetValue(name, out var list))
                 parsed._options[name] = list = [];
             else if (repeatable is null || !repeatable.Contains(name))
@@ -63,7 +66,7 @@ public sealed class Arguments
     {
         string? raw = Get(name);
         if (raw is null) return fallback;
-        return parse(raw) ?? throw new UsageException($"artar {command}: {name} {raw}: expected {expected}");
+        return parse(raw) ?? throw new UsageException($"artar {command}: {name} {Quote.Excerpt(raw)}: expected {expected}");
     }
 
     public string One(string command, string what)
@@ -71,6 +74,6 @@ public sealed class Arguments
         if (Positionals.Count == 1) return Positionals[0];
         throw new UsageException(Positionals.Count == 0
             ? $"artar {command}: missing {what}; see `artar {command} --help`"
-            : $"artar {command}: expected one {what}, got {string.Join(' ', Positionals)}; see `artar {command} --help`");
+            : $"artar {command}: expected one {what}, got {Quote.Excerpt(string.Join(' ', Positionals))}; see `artar {command} --help`");
     }
 }

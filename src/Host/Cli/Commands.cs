@@ -37,7 +37,7 @@ public static class Commands
                 // Read as any --set is (" epochs = 5" too); then only a change of epochs is let through.
                 var updated = config.WithOverride(assignment);
                 if (updated with { Epochs = config.Epochs, Source = config.Source } != config)
-                    throw new UsageException($"artar train --resume: --set {assignment}: only epochs may change when a run is resumed");
+                    throw new UsageException($"artar train --resume: --set {Quote.Excerpt(assignment)}: only epochs may change when a run is resumed");
                 config = updated;
             }
             if (!File.Exists(run.LastCheckpointPath))
@@ -54,7 +54,11 @@ public static class Commands
                     ? RunDirectory.CreateAt(dir, config.ToJson(), corpus.Vocabulary.Words)
                     : RunDirectory.Create("runs", config.Name, DateTime.Now, config.ToJson(), corpus.Vocabulary.Words);
             }
-            catch (IOException e) { throw new UsageException(e.Message); }
+            // A --run-dir that is a file or holds a run is a refusal of RunDirectory's own (no inner exception): the
+            // user's choice, exit 2. A folder that cannot be created or written (read-only, full) is a failed run.
+            catch (IOException e) when (e.InnerException is null) { throw new UsageException(e.Message); }
+            catch (IOException e)
+            { throw new IOException($"{e.Message}; nothing was overwritten; give a --run-dir in a writable folder with free space", e); }
         }
 
         bool newRun = resume is null;
@@ -84,7 +88,7 @@ public static class Commands
         string what = a.One("eval", "run directory or checkpoint");
         string split = a.Get("--split") ?? "test";
         if (split is not ("valid" or "test"))
-            throw new UsageException($"artar eval: --split {split}: expected valid or test");
+            throw new UsageException($"artar eval: --split {Quote.Excerpt(split)}: expected valid or test");
         string device = Device(a, "eval");
         var saved = SavedModel.Open(what, a.Get("--data"));
         using var backend = DeviceSelection.Create(device, stderr);
@@ -169,17 +173,19 @@ public static class Commands
         var a = Arguments.Parse("data", args, ["--data", "--mirror"]);
         if (a.Help || a.Positionals.Count == 0) { stdout.Write(Help.Data); return a.Help ? Program.Ok : Program.BadInput; }
         if (a.Positionals[0] != "get")
-            throw new UsageException($"artar data: unknown subcommand \"{a.Positionals[0]}\"; the one subcommand is get (see `artar data --help`)");
+            throw new UsageException($"artar data: unknown subcommand \"{Quote.Excerpt(a.Positionals[0])}\"; the one subcommand is get (see `artar data --help`)");
         if (a.Positionals.Count != 2)
             throw new UsageException($"artar data get: name one corpus, {string.Join(" or ", CorpusSources.Names)}");
         Uri? mirror = null;
         if (a.Get("--mirror") is { } m && (!Uri.TryCreate(m, UriKind.Absolute, out mirror) || mirror.Scheme is not ("http" or "https")))
-            throw new UsageException($"artar data get: --mirror {m}: expected an http(s) URL serving <corpus>/<split>.txt");
+            throw new UsageException($"artar data get: --mirror {Quote.Excerpt(m)}: expected an http(s) URL serving <corpus>/<split>.txt");
         using var cancel = new CancellationTokenSource();
         // Removed again at the end, as in Train: tests run commands in one process, and a handler left behind would
-        // cancel a disposed source on a later Ctrl-C.
+        // cancel a disposed source on a later Ctrl-C. SIGTERM too: unhandled it ends the process before the .part
+        // file is removed.
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; cancel.Cancel(); });
         try
         {
             var options = new DownloadOptions { Mirror = mirror };
@@ -211,7 +217,7 @@ public static class Commands
     {
         string device = a.Get("--device") ?? "auto";
         if (!DeviceSelection.Devices.Contains(device))
-            throw new UsageException($"artar {command}: --device {device}: expected auto, cpu or cuda");
+            throw new UsageException($"artar {command}: --device {Quote.Excerpt(device)}: expected auto, cpu or cuda");
         return device;
     }
 

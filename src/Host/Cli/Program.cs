@@ -24,16 +24,39 @@ public static class Program
         }
         catch (Exception e) when (e is UsageException or ConfigException or DataException or CheckpointException or DeviceException)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {OneLine(e)}");
             return BadInput;
         }
-        // UnauthorizedAccessException is no IOException: a read-only run or data folder must still be one line.
+        // UnauthorizedAccessException is no IOException: a read-only run or data folder must still be one line. A write
+        // that fails (a full disk: SafeTensors.Write's IOException) is a failed run, never bad input.
         catch (Exception e) when (e is TrainingException or IOException or UnauthorizedAccessException)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {OneLine(e)}{WhatToDo(e)}");
             return Failed;
         }
     }
+
+    // errno values (asm-generic/errno-base.h, errno.h) that .NET keeps as the HResult of the IOException it throws.
+    private const int Enospc = 28, Erofs = 30, Edquot = 122;
+
+    /// <summary>
+    /// What to do after a bare system message ("No space left on device : 'PATH'" names the file, not the remedy). Only
+    /// the runtime's own exceptions carry an errno as their HResult; ours say what to do themselves.
+    /// </summary>
+    private static string WhatToDo(Exception e) => e.HResult switch
+    {
+        Enospc or Edquot => "; the disk is full: free space there, or write somewhere else, and run the command again",
+        Erofs => "; that file system is read-only: write somewhere else, and run the command again",
+        _ => "",
+    };
+
+    /// <summary>
+    /// The longest error line: the messages quote values cut short (<see cref="Quote.Excerpt"/>); this is the net under
+    /// them, so that no message, whatever it quotes, is a second line or a megabyte.
+    /// </summary>
+    public const int MaxErrorChars = 2000;
+
+    private static string OneLine(Exception e) => Quote.Excerpt(e.Message, MaxErrorChars);
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -53,7 +76,7 @@ public static class Program
             "sweep" => Cli.Sweeps.SweepCommand.Run(args[1..], stdout, stderr, Cli.Sweeps.SelfCommand.Current()),
             // `artar config/ptb-650.json` means `artar train config/ptb-650.json`.
             var first when first.EndsWith(".json", StringComparison.OrdinalIgnoreCase) => Commands.Train(args, stdout, stderr),
-            var other => throw new UsageException($"unknown command \"{other}\"; the commands are train, eval, generate, data, device, sweep, report (see `artar --help`)"),
+            var other => throw new UsageException($"unknown command \"{Quote.Excerpt(other)}\"; the commands are train, eval, generate, data, device, sweep, report (see `artar --help`)"),
         };
     }
 }

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using ArTar.Backends;
 using ArTar.Training;
-using static ArTar.Checkpoints.CheckpointException;
+using static ArTar.Quote;
 
 namespace ArTar.Checkpoints;
 

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;
-using static ArTar.Checkpoints.CheckpointException;
+using static ArTar.Quote;
 
 namespace ArTar.Checkpoints;
 
@@ -71,7 +71,7 @@ public static class SafeTensors
     /// <summary>
     /// Writes the tensors <paramref name="tensors"/> describes, asking <paramref name="read"/> for each one's data in turn
     /// (so a backend can copy one parameter at a time), atomically: if anything throws, the destination is unchanged.
-    /// I/O failures become a <see cref="CheckpointException"/>; exceptions of <paramref name="read"/> pass through.
+    /// I/O failures become one <see cref="IOException"/> naming the file; exceptions of <paramref name="read"/> pass through.
     /// </summary>
     public static void Write(string path, IReadOnlyList<TensorInfo> tensors, TensorReader read, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -112,7 +112,8 @@ public static class SafeTensors
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new CheckpointException(path, $"cannot write it ({e.Message}); any earlier file there is unchanged", e);
+            // A full disk or a read-only folder is a failed run (exit 1), not a bad checkpoint (exit 2).
+            throw new IOException($"checkpoint {Quote.Path(path)}: cannot write it ({Excerpt(e.Message, 200)}); any earlier file there is unchanged; free space there or make the folder writable", e);
         }
     }
 
@@ -122,16 +123,11 @@ public static class SafeTensors
     /// </summary>
     public static SafeTensorsFile Read(string path)
     {
-        if (NonRegularKind(path) is { } kind)
-            throw new CheckpointException(path, $"is {kind}, not a regular file; give a .safetensors file written by `artar train`");
         byte[] bytes;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-            if (!stream.CanSeek)
-                throw new CheckpointException(path, "is not a regular file (it cannot seek); give a .safetensors file written by `artar train`");
-            if (stream.Length > MaxFileBytes)
-                throw new CheckpointException(path, $"is {stream.Length} bytes, over the {MaxFileBytes}-byte limit of a checkpoint");
+            using var stream = InputFile.OpenRegular(path, MaxFileBytes, "a checkpoint", "give a .safetensors file written by `artar train`",
+                problem => new CheckpointException(path, problem));
             // Exactly the size the file system reports, never more: a file that grows meanwhile is not read to its end.
             bytes = new byte[stream.Length];
             stream.ReadExactly(bytes);
@@ -155,34 +151,6 @@ public static class SafeTensors
             throw new CheckpointException(path, $"cannot read it ({Excerpt(e.Message, 200)})", e);
         }
         return Parse(path, bytes);
-    }
-
-    /// <summary>"a FIFO", "a directory", … for a path that exists and is no regular file; null otherwise, or where statx(2) is not there to ask.</summary>
-    private static string? NonRegularKind(string path)
-    {
-        if (!OperatingSystem.IsLinux())
-            return null;
-        StatxBuffer stat;
-        try
-        {
-            // No such file and the like: the open that follows says so.
-            if (LinuxStat.Statx(LinuxStat.AtFdCwd, path, 0, LinuxStat.StatxType, out stat) != 0)
-                return null;
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return null;   // a C library older than statx (glibc 2.28)
-        }
-        return (stat.Mode & LinuxStat.SIfmt) switch
-        {
-            LinuxStat.SIfreg => null,
-            LinuxStat.SIfdir => "a directory",
-            LinuxStat.SIfifo => "a FIFO (named pipe)",
-            LinuxStat.SIfchr => "a character device",
-            LinuxStat.SIfblk => "a block device",
-            LinuxStat.SIfsock => "a socket",
-            _ => "of an unknown file type",
-        };
     }
 
     /// <summary>Validates and decodes the bytes of a safetensors file; <paramref name="path"/> only names it in errors.</summary>

@@ -78,36 +78,47 @@ public sealed record RunConfig
     /// <summary>Key names with their kind and meaning, for --help.</summary>
     public static IEnumerable<(string Name, string Kind, string Help)> Describe() => Keys.Select(k => (k.Name, k.Kind, k.Help));
 
+    /// <summary>The largest config file <see cref="Load"/> reads: a config is a few hundred bytes, 1 MB is no config.</summary>
+    public const int MaxFileBytes = 1_000_000;
+
     public static RunConfig Load(string path)
     {
+        string shown = Quote.Path(path);
         if (Directory.Exists(path))
-            throw new ConfigException($"{path}: is a folder; give a config file such as config/ptb-650.json");
+            throw new ConfigException($"{shown}: is a folder; give a config file such as config/ptb-650.json");
         if (!File.Exists(path))
-            throw new ConfigException($"{path}: config file not found (give a path such as config/ptb-650.json)");
+            throw new ConfigException($"{shown}: config file not found (give a path such as config/ptb-650.json)");
         string text;
-        try { text = File.ReadAllText(path); }
+        try
+        {
+            using var stream = InputFile.OpenRegular(path, MaxFileBytes, "a config file", "give a config file such as config/ptb-650.json",
+                problem => new ConfigException($"{shown}: {problem}"));
+            using var reader = new StreamReader(stream);
+            text = reader.ReadToEnd();
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new ConfigException($"{path}: cannot read the config file ({e.Message})"); }
+        { throw new ConfigException($"{shown}: cannot read the config file ({Quote.Excerpt(e.Message, 200)})"); }
         return Parse(text, path);
     }
 
     public static RunConfig Parse(string json, string source)
     {
+        string shown = Quote.Path(source);
         if (string.IsNullOrWhiteSpace(json))
-            throw new ConfigException($"{source}: empty; a config is a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
+            throw new ConfigException($"{shown}: empty; a config is a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
         JsonDocument document;
         try { document = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
         catch (JsonException e)
-        { throw new ConfigException($"{source}: not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1} ({WithoutPosition(e.Message)}); fix the file's syntax"); }
+        { throw new ConfigException($"{shown}: not valid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1} ({WithoutPosition(e.Message)}); fix the file's syntax"); }
         using (document)
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
-                throw new ConfigException($"{source}: the config must be a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
+                throw new ConfigException($"{shown}: the config must be a JSON object of hyperparameters, e.g. {{\"model\": \"lstm\", \"hidden\": 650}}");
             var config = new RunConfig { Source = source, Name = Path.GetFileNameWithoutExtension(source) };
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
-                string where = $"{source}: key \"{property.Name}\"";
+                string where = $"{shown}: key \"{Quote.Excerpt(property.Name)}\"";
                 if (!seen.Add(property.Name))
                     throw new ConfigException($"{where}: appears twice; keep one");
                 config = Apply(config, property.Name, JsonNode.Parse(property.Value.GetRawText()), where);
@@ -121,12 +132,13 @@ public sealed record RunConfig
     {
         int eq = assignment.IndexOf('=');
         if (eq <= 0)
-            throw new ConfigException($"--set {assignment}: expected key=value, e.g. --set alpha=2");
+            throw new ConfigException($"--set {Quote.Excerpt(assignment)}: expected key=value, e.g. --set alpha=2");
         string name = assignment[..eq].Trim(), raw = assignment[(eq + 1)..].Trim();
         JsonNode? value;
         try { value = JsonNode.Parse(raw); }
         catch (JsonException) { value = JsonValue.Create(raw); }
-        return Apply(this, name, value, $"--set {name}") with { Source = $"{Source} + --set {name}" };
+        string where = $"--set {Quote.Excerpt(name)}";
+        return Apply(this, name, value, where) with { Source = $"{Source} + {where}" };
     }
 
     private static RunConfig Apply(RunConfig config, string name, JsonNode? value, string where)
@@ -239,8 +251,7 @@ public sealed record RunConfig
 
     private static string Show(JsonNode v)
     {
-        string s = v.ToJsonString(AsTyped);
-        return s.Length > 40 ? s[..40] + "…" : s;
+        return Quote.Excerpt(v.ToJsonString(AsTyped), 40);
     }
 
     /// <summary>The training hyperparameters under their config names, for the block a run prints when it starts.</summary>

@@ -40,18 +40,27 @@ public sealed class Vocabulary
         {
             int next = v.Count;
             if (v.Add(w) != next)
-                throw new DataException($"{source}: the word \"{w}\" appears twice; a vocabulary lists each word once");
+                throw new DataException($"{Quote.Path(source)}: the word \"{Quote.Excerpt(w)}\" appears twice; a vocabulary lists each word once");
         }
         return v;
     }
+
+    /// <summary>The largest vocab.txt <see cref="Load"/> reads (WikiText-103's 267,735 words take 2.5 MB).</summary>
+    public const long MaxFileBytes = 100_000_000;
 
     /// <summary>A run's vocab.txt: one word per line, in id order.</summary>
     public static Vocabulary Load(string path)
     {
         string text;
-        try { text = File.ReadAllText(path, Encoding.UTF8); }
+        try
+        {
+            using var stream = InputFile.OpenRegular(path, MaxFileBytes, "a vocabulary", "give the vocab.txt `artar train` wrote",
+                problem => new DataException($"{Quote.Path(path)}: {problem}"));
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            text = reader.ReadToEnd();
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new DataException($"{path}: cannot read the vocabulary ({e.Message})"); }
+        { throw new DataException($"{Quote.Path(path)}: cannot read the vocabulary ({Quote.Excerpt(e.Message, 200)})"); }
         return FromWords(text.Length == 0 ? [] : text.TrimEnd('\n').Split('\n'), path);
     }
 }
@@ -59,6 +68,11 @@ public sealed class Vocabulary
 /// <summary>The three splits of a corpus as token ids, each line's words followed by &lt;eos&gt; (DESIGN §1).</summary>
 public sealed class Corpus
 {
+    /// <summary>
+    /// The largest split file <see cref="Load"/> reads: WikiText-103's train split (540 MB) fits; a bigger file is not
+    /// one of the corpora this trainer is for, and would take several times its size in memory as tokens.
+    /// </summary>
+    public const long MaxFileBytes = 1_000_000_000;
 
     public required string Folder { get; init; }
     public required Vocabulary Vocabulary { get; init; }
@@ -85,11 +99,11 @@ public sealed class Corpus
             string path = Path.Combine(folder, CorpusSources.Splits[s] + ".txt");
             if (!File.Exists(path))
                 throw new DataException(Directory.Exists(folder)
-                    ? $"{path}: file not found; the corpus folder needs train.txt, valid.txt and test.txt (`artar data get ptb` downloads PTB)"
-                    : $"{folder}: data folder not found; run `artar data get ptb` (or wikitext-2), pass --data DIR, or set ARTAR_DATA");
+                    ? $"{Quote.Path(path)}: file not found; the corpus folder needs train.txt, valid.txt and test.txt (`artar data get ptb` downloads PTB)"
+                    : $"{Quote.Path(folder)}: data folder not found; run `artar data get ptb` (or wikitext-2), pass --data DIR, or set ARTAR_DATA");
             splits[s] = Tokenize(path, vocab);
             if (splits[s].Length < 2)
-                throw new DataException($"{path}: holds fewer than 2 tokens; is it the right file?");
+                throw new DataException($"{Quote.Path(path)}: holds fewer than 2 tokens; is it the right file?");
         }
         return new Corpus
         {
@@ -109,13 +123,17 @@ public sealed class Corpus
     {
         var ids = new List<int>(1 << 20);
         int lineNumber = 0;
+        string shown = Quote.Path(path);
         try
         {
-            foreach (string line in File.ReadLines(path, StrictUtf8))
+            using var stream = InputFile.OpenRegular(path, MaxFileBytes, "a corpus split", "give a text file of words (`artar data get ptb` downloads PTB)",
+                problem => new DataException($"{shown}: {problem}"));
+            using var reader = new StreamReader(stream, StrictUtf8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+            while (reader.ReadLine() is { } line)
             {
                 lineNumber++;
                 if (line.Contains('\0'))
-                    throw new DataException($"{path}: line {lineNumber} holds a NUL byte: a binary file, not a text corpus; is it the right file?");
+                    throw new DataException($"{shown}: line {lineNumber} holds a NUL byte: a binary file, not a text corpus; is it the right file?");
                 foreach (var word in line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
                     ids.Add(vocab.Add(word));
                 ids.Add(vocab.Add(Vocabulary.EndOfSentence));
@@ -123,11 +141,11 @@ public sealed class Corpus
         }
         catch (DecoderFallbackException)
         {
-            throw new DataException($"{path}: not UTF-8 text (invalid bytes at or after line {lineNumber + 1}); is it the right file?");
+            throw new DataException($"{shown}: not UTF-8 text (invalid bytes at or after line {lineNumber + 1}); is it the right file?");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new DataException($"{path}: cannot read ({e.Message})");
+            throw new DataException($"{shown}: cannot read ({Quote.Excerpt(e.Message, 200)})");
         }
         return [.. ids];
     }

@@ -1,7 +1,7 @@
 namespace ArTar.Data;
 
-/// <summary>One split of a corpus as published: where its bytes live and their md5 (lower-case hex).</summary>
-public sealed record CorpusFile(string Corpus, string Split, Uri Url, string Md5)
+/// <summary>One split of a corpus as published: where its bytes live, their md5 (lower-case hex) and how many there are.</summary>
+public sealed record CorpusFile(string Corpus, string Split, Uri Url, string Md5, long Bytes)
 {
     /// <summary>File name inside the corpus folder: <c>{split}.txt</c>.</summary>
     public string FileName => Split + ".txt";
@@ -29,20 +29,21 @@ public static class CorpusSources
     // WikiText-2 v1 (wiki.{split}.tokens of the official release) as kept in pytorch/examples.
     const string WikiText2Base = "https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2/";
 
-    static readonly Dictionary<(string Corpus, string Split), string> Md5s = new()
+    // The size bounds a download whose server sends no Content-Length: a file longer than it is not the published one.
+    static readonly Dictionary<(string Corpus, string Split), (string Md5, long Bytes)> Published = new()
     {
-        [(Ptb, "train")] = "f26c4b92c5fdc7b3f8c7cdcb991d8420",
-        [(Ptb, "valid")] = "aa0affc06ff7c36e977d7cd49e3839bf",
-        [(Ptb, "test")] = "8b80168b89c18661a38ef683c0dc3721",
-        [(WikiText2, "train")] = "34a77ebe59551b3a3b3d8c0a2797c976",
-        [(WikiText2, "valid")] = "d756d22ab2310e7e60c094bea5c5a8eb",
-        [(WikiText2, "test")] = "781c9418ab9414bd09e4aad825aae752",
+        [(Ptb, "train")] = ("f26c4b92c5fdc7b3f8c7cdcb991d8420", 5_101_618),
+        [(Ptb, "valid")] = ("aa0affc06ff7c36e977d7cd49e3839bf", 399_782),
+        [(Ptb, "test")] = ("8b80168b89c18661a38ef683c0dc3721", 449_945),
+        [(WikiText2, "train")] = ("34a77ebe59551b3a3b3d8c0a2797c976", 10_797_148),
+        [(WikiText2, "valid")] = ("d756d22ab2310e7e60c094bea5c5a8eb", 1_121_681),
+        [(WikiText2, "test")] = ("781c9418ab9414bd09e4aad825aae752", 1_256_449),
     };
 
     public static bool IsKnown(string corpus) => Names.Contains(corpus, StringComparer.Ordinal);
 
     /// <summary>The expected md5 of <c>{corpus}/{split}.txt</c>, or null for an unknown corpus or split.</summary>
-    public static string? ExpectedMd5(string corpus, string split) => Md5s.GetValueOrDefault((corpus, split));
+    public static string? ExpectedMd5(string corpus, string split) => Published.TryGetValue((corpus, split), out var p) ? p.Md5 : null;
 
     /// <summary>
     /// The three files of <paramref name="corpus"/> with their URLs. With <paramref name="mirror"/> the URLs are
@@ -52,14 +53,15 @@ public static class CorpusSources
     public static IReadOnlyList<CorpusFile> Files(string corpus, Uri? mirror = null)
     {
         if (!IsKnown(corpus))
-            throw new ArgumentException($"unknown corpus '{corpus}'; expected one of: {string.Join(", ", Names)}", nameof(corpus));
+            throw new ArgumentException($"unknown corpus '{Quote.Excerpt(corpus)}'; expected one of: {string.Join(", ", Names)}", nameof(corpus));
         var files = new List<CorpusFile>(Splits.Count);
         foreach (var split in Splits)
         {
             Uri url = mirror is not null
                 ? new Uri(WithSlash(mirror), $"{corpus}/{split}.txt")
                 : new Uri(corpus == Ptb ? $"{PtbBase}ptb.{split}.txt" : $"{WikiText2Base}{split}.txt");
-            files.Add(new CorpusFile(corpus, split, url, Md5s[(corpus, split)]));
+            var (md5, bytes) = Published[(corpus, split)];
+            files.Add(new CorpusFile(corpus, split, url, md5, bytes));
         }
         return files;
     }

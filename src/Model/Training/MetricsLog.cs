@@ -80,12 +80,18 @@ public sealed class MetricsLog
         AtomicFile.WriteAllText(Path, kept.ToString());
     }
 
+    /// <summary>The largest metrics.jsonl read back: 80 epochs of PTB logged every step take about 25 MB.</summary>
+    public const long MaxFileBytes = 1_000_000_000;
+
     // Lines that do not parse as a JSON object with kind and epoch are skipped: a crash can tear the last line.
     private IEnumerable<(string Text, JsonElement Line)> Lines()
     {
         if (!File.Exists(Path))
             yield break;
-        foreach (string text in File.ReadAllLines(Path))
+        using var stream = InputFile.OpenRegular(Path, MaxFileBytes, "a metrics log", "a run folder's metrics.jsonl is written by `artar train`",
+            problem => new IOException($"{Quote.Path(Path)}: {problem}"));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        while (reader.ReadLine() is { } text)
         {
             JsonElement line;
             try

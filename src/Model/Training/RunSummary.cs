@@ -21,8 +21,15 @@ public sealed record RunSummary
     /// <summary>Writes summary.json atomically.</summary>
     public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
 
-    public static RunSummary Read(string path) =>
-        JsonSerializer.Deserialize<RunSummary>(File.ReadAllText(path), Json) ?? throw new IOException($"{path} is empty");
+    /// <summary>The largest summary.json read back (one is a few hundred bytes).</summary>
+    public const int MaxFileBytes = 1_000_000;
+
+    public static RunSummary Read(string path)
+    {
+        using var stream = InputFile.OpenRegular(path, MaxFileBytes, "a summary", "a run folder's summary.json is written by `artar train`",
+            problem => new IOException($"{Quote.Path(path)}: {problem}"));
+        return JsonSerializer.Deserialize<RunSummary>(stream, Json) ?? throw new IOException($"{Quote.Path(path)} is empty");
+    }
 
     private static readonly JsonSerializerOptions Json = new()
     {

@@ -61,7 +61,7 @@ public sealed record TrainingState
         }
         catch (JsonException e)
         {
-            throw new CheckpointException(path, $"its metadata '{MetadataKey}' is not a training state ({Short(e.Message)}); the file is damaged, so it cannot be resumed");
+            throw new CheckpointException(path, $"its metadata '{MetadataKey}' is not a training state ({Quote.Excerpt(e.Message, 80)}); the file is damaged, so it cannot be resumed");
         }
         if (state is null)
             throw new CheckpointException(path, $"its metadata '{MetadataKey}' is empty; the file is damaged, so it cannot be resumed");
@@ -88,8 +88,6 @@ public sealed record TrainingState
     }
 
     private static string Invariant(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-
-    private static string Short(string s) => s.Length > 80 ? s[..80] + "…" : s;
 
     private static readonly JsonSerializerOptions Json = new()
     {

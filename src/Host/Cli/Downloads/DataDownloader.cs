@@ -56,7 +56,7 @@ public static class DataDownloader
     {
         if (!CorpusSources.IsKnown(corpus))
         {
-            log.WriteLine($"error: unknown corpus '{corpus}'; expected one of: {string.Join(", ", CorpusSources.Names)}");
+            log.WriteLine($"error: unknown corpus '{Quote.Excerpt(corpus)}'; expected one of: {string.Join(", ", CorpusSources.Names)}");
             return Task.FromResult(ExitUsage);
         }
         return GetFilesAsync(CorpusSources.Files(corpus, options.Mirror), dataRoot, log, options, cancel);
@@ -79,7 +79,7 @@ public static class DataDownloader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                log.WriteLine($"error: cannot create the folder {dir}: {OneLine(e)}; choose another data folder or fix its permissions");
+                log.WriteLine($"error: cannot create the folder {Quote.Path(dir)}: {OneLine(e)}; choose another data folder or fix its permissions");
                 return ExitFailed;
             }
 
@@ -114,8 +114,9 @@ public static class DataDownloader
         string dir = Path.GetDirectoryName(target)!;
         // Same folder as the target, so the final File.Move is a rename on one file system (atomic).
         string temp = Path.Combine(dir, $".{file.FileName}.{Guid.NewGuid():N}.part");
-        string what = $"{file.DisplayName} from {file.Url}";
-        string kept = File.Exists(target) ? $"{target} was left as it was" : $"no {file.FileName} was written";
+        // The mirror and the data folder are the user's: quoted cut, as every value an error line quotes.
+        string what = $"{file.DisplayName} from {Quote.Path(file.Url.AbsoluteUri)}";
+        string kept = File.Exists(target) ? $"{Quote.Path(target)} was left as it was" : $"no {file.FileName} was written";
         string retry = $"run `artar data get {file.Corpus}` again";
         var progress = new ProgressLine(log, file.DisplayName, bar);
         long? length = null;
@@ -130,7 +131,9 @@ public static class DataDownloader
             if (!response.IsSuccessStatusCode)
                 return $"{what}: the server answered {(int)response.StatusCode} {response.ReasonPhrase}; check that the URL opens in a browser and {retry}; {kept}";
             length = response.Content.Headers.ContentLength;
-            progress.Start(file.Url, length);
+            if (length is long announced && announced != file.Bytes)
+                return $"{what}: the server announces {announced:N0} bytes, the published file has {file.Bytes:N0}; it is not that file, check the URL (or --mirror) and {retry}; {kept}";
+            progress.Start(file.Url, file.Bytes);
 
             using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
             await using (var body = await response.Content.ReadAsStreamAsync(idle.Token))
@@ -145,6 +148,9 @@ public static class DataDownloader
                     int n = await body.ReadAsync(buffer, idle.Token);
                     if (n == 0)
                         break;
+                    // Bounded by the published size, not by the server: one with no Content-Length could send forever.
+                    if (received + n > file.Bytes)
+                        return $"{what}: the server sent more than the {file.Bytes:N0} bytes of the published file; it is not that file, check the URL (or --mirror) and {retry}; {kept}";
                     md5.AppendData(buffer, 0, n);
                     writing = true;
                     await output.WriteAsync(buffer.AsMemory(0, n), cancel);
@@ -158,15 +164,15 @@ public static class DataDownloader
             }
             progress.End();
 
-            if (length is long expectedLength && received != expectedLength)
-                return Truncated(what, received, expectedLength, retry, kept);
+            if (received != file.Bytes)
+                return Truncated(what, received, file.Bytes, retry, kept);
             string got = Convert.ToHexStringLower(md5.GetHashAndReset());
             if (got != file.Md5)
                 return $"{what}: md5 {got} of the {received:N0} bytes received, expected {file.Md5}; the download is corrupt or the source changed, {retry} or fetch the file by hand and compare with docs/data.md; {kept}";
 
             writing = true;
             File.Move(temp, target, overwrite: true);
-            log.WriteLine($"{file.DisplayName}: {received:N0} bytes, md5 ok, saved as {target}");
+            log.WriteLine($"{file.DisplayName}: {received:N0} bytes, md5 ok, saved as {Quote.Path(target)}");
             return null;
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
@@ -179,20 +185,20 @@ public static class DataDownloader
         }
         catch (Exception e) when (writing && e is IOException or UnauthorizedAccessException)
         {
-            return $"cannot write {file.DisplayName} in {dir}: {OneLine(e)}; check free space and permissions there; {kept}";
+            return $"cannot write {file.DisplayName} in {Quote.Path(dir)}: {OneLine(e)}; check free space and permissions there; {kept}";
         }
         catch (Exception e) when (e is HttpRequestException or IOException)
         {
             // HttpClient throws (ResponseEnded) when the connection closes before Content-Length bytes arrived.
-            if (length is long expectedLength && received < expectedLength)
-                return Truncated(what, received, expectedLength, retry, kept);
+            if (length is not null && received < file.Bytes)
+                return Truncated(what, received, file.Bytes, retry, kept);
             return $"{what}: {OneLine(e)}; check the network connection (a proxy is taken from HTTPS_PROXY) and {retry}; {kept}";
         }
         finally
         {
             progress.End();
             try { File.Delete(temp); } // no-op when renamed or never created
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.WriteLine($"warning: could not remove the temporary file {temp}: {OneLine(e)}"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.WriteLine($"warning: could not remove the temporary file {Quote.Path(temp)}: {OneLine(e)}"); }
         }
     }
 
@@ -232,7 +238,7 @@ public static class DataDownloader
     };
 
     // .NET messages end in a full stop; ours go on after them with "; what to do".
-    static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim().TrimEnd('.');
+    static string OneLine(Exception e) => Quote.Excerpt(e.Message.ReplaceLineEndings(" ").Trim().TrimEnd('.'), 400);
 
     /// <summary>One file's progress: a bar redrawn in place (at most 10 times a second), or nothing between the
     /// start line and the result line.</summary>
@@ -247,7 +253,7 @@ public static class DataDownloader
         public void Start(Uri url, long? length)
         {
             total = length;
-            log.WriteLine($"{name}: downloading {url} ({(length is long n ? $"{n:N0} bytes" : "size unknown")})");
+            log.WriteLine($"{name}: downloading {Quote.Path(url.AbsoluteUri)} ({(length is long n ? $"{n:N0} bytes" : "size unknown")})");
             clock.Start();
             Report(0);
         }

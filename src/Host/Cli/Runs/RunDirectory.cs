@@ -85,7 +85,7 @@ public sealed class RunDirectory
             AtomicFile.WriteAllText(run.ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
             AtomicFile.WriteAllText(run.VocabularyPath, words.ToString());
         }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new IOException($"cannot write into the run folder {path}: {e.Message}", e);
         }

@@ -24,7 +24,7 @@ public static class SweepFile
         if (!File.Exists(path)) return false;
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(path), Options);
+            using var document = JsonDocument.Parse(ReadText(path), Options);
             return document.RootElement.ValueKind == JsonValueKind.Object
                 && (document.RootElement.TryGetProperty("configs", out _) || document.RootElement.TryGetProperty("sweeps", out _));
         }
@@ -64,10 +64,19 @@ public static class SweepFile
         open.Remove(full);
     }
 
+    /// <summary>A sweep file's text: only a regular file, of at most a config's size (a FIFO would block, /dev/zero never end).</summary>
+    private static string ReadText(string path)
+    {
+        using var stream = InputFile.OpenRegular(path, ArTar.Configuration.RunConfig.MaxFileBytes, "a sweep file", "give a sweep file such as config/sweeps/table1.json",
+            problem => new UsageException($"{Quote.Path(path)}: {problem}"));
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
     private static (IReadOnlyList<string> Configs, IReadOnlyList<string> Sweeps) Read(string path)
     {
         JsonDocument document;
-        try { document = JsonDocument.Parse(File.ReadAllText(path), Options); }
+        try { document = JsonDocument.Parse(ReadText(path), Options); }
         catch (JsonException e) { throw new UsageException($"{path}: not valid JSON ({e.Message}); fix the sweep file"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{path}: cannot read the sweep file ({e.Message})"); }
         using (document)
