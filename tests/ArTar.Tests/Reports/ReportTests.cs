@@ -210,6 +210,19 @@ public class ReportTests
     }
 
     [Test]
+    public void LinksAreNotFollowed()
+    {
+        // A link back to a folder above would make the search endless (or the whole disk, as /proc/self/root does).
+        string root = Path.Combine(_dir, "loop");
+        Directory.CreateDirectory(Path.Combine(root, "a"));
+        Directory.CreateSymbolicLink(Path.Combine(root, "a", "up"), root);
+        WriteRun(Path.Combine(root, "run"), PaperConfig("ptb-650"), [80], null);
+        var (code, output, err) = CliTests.Run("report", root, "--out", Path.Combine(_dir, "out"));
+        Assert.That(code, Is.Zero, err);
+        Assert.That(File.ReadAllLines(Path.Combine(_dir, "out", "results.csv")), Has.Length.EqualTo(2), "the header and the one run, found once");
+    }
+
+    [Test]
     public void BadInputIsOneLineAndExitTwo()
     {
         string empty = Path.Combine(_dir, "empty");

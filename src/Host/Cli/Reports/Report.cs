@@ -213,7 +213,8 @@ public sealed class Report
         IEnumerable<string> children;
         try { children = Directory.GetDirectories(folder).Order(StringComparer.Ordinal).ToList(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { yield break; }
-        foreach (string child in children)
+        // Links are not followed: /proc/self/root, or a link to a folder above, would make the search the whole disk.
+        foreach (string child in children.Where(c => new DirectoryInfo(c).LinkTarget is null))
             foreach (string run in RunFolders(child, depth + 1))
                 yield return run;
     }
