@@ -20,6 +20,18 @@ public static class Commands
     {
         var a = Arguments.Parse("train", args, ["--device", "--set", "--run-dir", "--resume", "--data"], ["--set"]);
         if (a.Help) { stdout.Write(Help.Train()); return Program.Ok; }
+        // Ctrl-C and SIGTERM finish the current step, write last.safetensors and exit (resume with --resume). Taken
+        // before the run folder is made: a stop while the run starts up is then a stop at step 0, not a dead process.
+        using var stop = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        try { return Train(a, stderr, stop.Token); }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
+    private static int Train(Arguments a, TextWriter stderr, CancellationToken stop)
+    {
         string device = Device(a, "train");
         string? resume = a.Get("--resume");
         RunDirectory run;
@@ -86,21 +98,11 @@ public static class Commands
             using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run.Files, observer), run, newRun);
             if (last is not null) trainer.Resume(last);
             else if (resume is not null) observer.Notice($"{run.LastCheckpointPath} does not exist (the run stopped before its first checkpoint): training it from epoch 1");
-
-            // Ctrl-C and SIGTERM finish the current step, write last.safetensors and exit (resume with --resume).
-            using var stop = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
             try
             {
-                return trainer.Run(stop.Token) == RunOutcome.Finished ? Program.Ok : Program.Stopped;
+                return trainer.Run(stop) == RunOutcome.Finished ? Program.Ok : Program.Stopped;
             }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-                run.RemoveTemporaryFiles();
-            }
+            finally { run.RemoveTemporaryFiles(); }
         }
     }
 

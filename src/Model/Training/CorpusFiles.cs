@@ -12,7 +12,7 @@ public static class CorpusFiles
     /// <summary>Split name → lowercase hex hash, for each split file in <paramref name="folder"/>; none for a corpus that is not in files.</summary>
     public static IReadOnlyDictionary<string, string> Sha256(string folder)
     {
-        var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);   // in the order of CorpusSources.Splits
         foreach (string split in CorpusSources.Splits)
         {
             string path = Path.Combine(folder, split + ".txt");

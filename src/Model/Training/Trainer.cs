@@ -192,7 +192,7 @@ public sealed class Trainer : IDisposable
     /// <summary>What a stopped run keeps, as the end of its error line: true also before the first checkpoint exists.</summary>
     private string LastGood() => File.Exists(_files.LastCheckpoint)
         ? $" and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"
-        : " before its first checkpoint, so no weights are kept (train anew with a smaller lr or clip)";
+        : " before its first checkpoint, so no weights are kept (train anew with a smaller lr or clip, in another run folder)";
 
     /// <summary>One epoch from the current window on; false if <paramref name="stop"/> asked to stop (after a whole step).</summary>
     private bool TrainEpoch(CancellationToken stop, Stopwatch clock)
