@@ -304,7 +304,12 @@ public sealed class Trainer : IDisposable
                 if (_train.CellState(l) is { } c) state.Add(Download(CellName(l), shape, c));
             }
         }
-        Checkpoint.Save(path, metadata, (name, destination) => _parameters.Read(name, destination), state);
+        try { Checkpoint.Save(path, metadata, (name, destination) => _parameters.Read(name, destination), state); }
+        catch (CheckpointException e) when (e.InnerException is IOException or UnauthorizedAccessException)
+        {
+            // A full disk or a lost permission: the run failed (exit 1), it was no bad input; the last checkpoint is intact.
+            throw new TrainingException($"{e.Message}; the run stops here: make room and continue with: artar train --resume {_files.Folder}");
+        }
     }
 
     private NamedTensor Download(string name, int[] shape, ITensor tensor)

@@ -47,28 +47,60 @@ public class CrashTests
     [OneTimeTearDown]
     public void CleanUp() => Directory.Delete(_dir, recursive: true);
 
-    // Each kill point: which call of the uninterrupted run's main thread the kill comes at (before the call runs).
-    [TestCase("config.json", 1, 0, TestName = "KillBeforeConfigJsonIsInPlaceThenTheSameRunDirStartsAgain")]
-    [TestCase("metrics.jsonl", 2, 0, TestName = "KillMidEpochOneBeforeAnyCheckpointThenResumeStartsAgain")]
-    [TestCase("best.safetensors", 1, 0, TestName = "KillInsideTheFirstCheckpointWriteThenResume")]
-    [TestCase("last.safetensors", 1, 1, TestName = "KillRightAfterTheFirstLastCheckpointIsRenamedThenResume")]
-    [TestCase("metrics.jsonl", 7, 0, TestName = "KillMidEpochTwoThenResume")]
-    [TestCase("last.safetensors", 2, 0, TestName = "KillInsideTheSecondLastCheckpointWriteThenResume")]
-    [TestCase("summary.json", 1, 0, TestName = "KillBeforeSummaryJsonIsInPlaceThenResume")]
-    public void KilledRunContinuesToTheUninterruptedResult(string file, int occurrence, int callsAfter)
+    // Each kill point: the occurrence-th call of the uninterrupted run's main thread that names the file, and whether
+    // the kill comes as the call is entered (before it runs) or as it returns (after it ran).
+    [TestCase("config.json", 1, Before, TestName = "KillBeforeConfigJsonIsInPlaceThenTheSameRunDirStartsAgain")]
+    [TestCase("metrics.jsonl", 2, Before, TestName = "KillMidEpochOneBeforeAnyCheckpointThenResumeStartsAgain")]
+    [TestCase("best.safetensors", 1, Before, TestName = "KillInsideTheFirstCheckpointWriteThenResume")]
+    [TestCase("last.safetensors", 1, After, TestName = "KillRightAfterTheFirstLastCheckpointIsRenamedThenResume")]
+    [TestCase("metrics.jsonl", 7, Before, TestName = "KillMidEpochTwoThenResume")]
+    [TestCase("last.safetensors", 2, Before, TestName = "KillInsideTheSecondLastCheckpointWriteThenResume")]
+    [TestCase("summary.json", 1, Before, TestName = "KillBeforeSummaryJsonIsInPlaceThenResume")]
+    public void KilledRunContinuesToTheUninterruptedResult(string file, int occurrence, string when) =>
+        FailThenContinue(file, occurrence, when);
+
+    [Test]
+    public void AFullDiskAtTheFirstCheckpointIsOneLineThenResume() =>
+        // rename(2) into best.safetensors of epoch 1 fails with ENOSPC (the directory has no room for the entry).
+        FailThenContinue("best.safetensors", 1, "error=ENOSPC");
+
+    private const string Before = "signal=KILL", After = "after";
+
+    private void FailThenContinue(string file, int occurrence, string fault)
     {
         if (_noStrace is not null)
             Assert.Ignore(_noStrace);
-        // The occurrence-th call naming the file, or the call callsAfter after it (a kill just after a rename).
-        var naming = _calls.Select((c, i) => (c, i)).Where(x => x.c.Text.Contains("/" + file + "\"", StringComparison.Ordinal)).ToList();
+        var naming = _calls.Where(c => c.Text.Contains("/" + file + "\"", StringComparison.Ordinal)).ToList();
         Assert.That(naming, Has.Count.GreaterThanOrEqualTo(occurrence), $"the uninterrupted run has no call #{occurrence} naming {file}");
-        var at = _calls[naming[occurrence - 1].i + callsAfter];
+        var at = naming[occurrence - 1];
 
-        string run = Path.Combine(_dir, $"{file}-{occurrence}-{callsAfter}");
-        // Not --seccomp-bpf here: strace 6.1 injects nothing with it.
-        var (code, output) = Start(["-f", "-qq", "-o", "/dev/null", "-e", $"trace={at.Name}",
-            "-e", $"inject={at.Name}:signal=KILL:when={at.Ordinal}", "dotnet", .. Train("--run-dir", run)]);
-        Assert.That(code, Is.Not.Zero, $"the run was not killed at {at.Text}:\n{output}");
+        string run = Path.Combine(_dir, $"{file}-{occurrence}-{fault[..5]}");
+        // Not --seccomp-bpf here: strace 6.1 injects nothing with it. "After" holds the call's return for 20 s,
+        // and the test kills the program once the call's effect (the renamed file) is on disk.
+        string inject = fault == After ? "delay_exit=20000000" : fault;
+        using var strace = Begin(["-f", "-qq", "-o", "/dev/null", "-e", $"trace={at.Name}",
+            "-e", $"inject={at.Name}:{inject}:when={at.Ordinal}", "dotnet", .. Train("--run-dir", run)]);
+        if (fault == After)
+        {
+            var waited = Stopwatch.StartNew();
+            while (!File.Exists(Path.Combine(run, file)) && !strace.HasExited && waited.Elapsed < TimeSpan.FromSeconds(60))
+                Thread.Sleep(20);
+            // The program first, then strace, which would otherwise sit out its delay before it noticed.
+            string children = File.ReadAllText($"/proc/{strace.Id}/task/{strace.Id}/children");
+            using (var kill = Process.Start("kill", ["-KILL", children.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]])) kill.WaitForExit();
+            strace.Kill();
+        }
+        var (code, output) = End(strace);
+        if (fault.StartsWith("error=", StringComparison.Ordinal))
+        {
+            // A failed write is a failed run (exit 1) told in one line, not a stack trace.
+            Assert.That(code, Is.EqualTo(Program.Failed), $"{at.Text}:\n{output}");
+            string[] errors = [.. output.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal))];
+            Assert.That(errors, Has.Length.EqualTo(1), output);
+            Assert.That(output, Does.Not.Contain("   at "), "a stack trace");
+        }
+        else
+            Assert.That(code, Is.Not.Zero, $"the run was not killed at {at.Text}:\n{output}");
         Assert.That(File.Exists(Path.Combine(run, "summary.json")), Is.False, $"the run finished before {at.Text}");
 
         // What the kill left: every checkpoint whole, and no epoch missing from the log (one past the checkpoint at most,
@@ -114,14 +146,32 @@ public class CrashTests
     /// <summary>strace (or, with <paramref name="program"/>, the program itself) in its own process; its exit code and output.</summary>
     private static (int Code, string Output) Start(string[] arguments, bool program = false)
     {
+        using var process = Begin(arguments, program);
+        return End(process);
+    }
+
+    private static Process Begin(string[] arguments, bool program = false)
+    {
         var start = new ProcessStartInfo(program ? arguments[0] : "strace") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in program ? arguments[1..] : arguments) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(120_000), Is.True, "the run did not end within two minutes");
-        return (process.ExitCode, stdout + stderr.Result);
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, e) => { lock (process) Output(process).AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (process) Output(process).AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
+
+    private static (int Code, string Output) End(Process process)
+    {
+        Assert.That(process.WaitForExit(120_000), Is.True, "the run did not end within two minutes");
+        process.WaitForExit();   // the output's end
+        lock (process) return (process.ExitCode, Output(process).ToString());
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Process, System.Text.StringBuilder> Outputs = [];
+
+    private static System.Text.StringBuilder Output(Process p) => Outputs.GetOrCreateValue(p);
 
     /// <summary>The rename and openat calls of the traced process's first thread (where the trainer runs), in order.</summary>
     private static List<Call> MainThreadCalls(string trace)
