@@ -163,7 +163,8 @@ public sealed class RunDirectory : IDisposable
         }
     }
 
-    private static bool IsTemporary(string path) => Path.GetFileName(path) is { } name && name.StartsWith('.') && name.EndsWith(".tmp", StringComparison.Ordinal);
+    /// <summary>Whether a file is an <see cref="AtomicFile"/> temporary (<c>.NAME.GUID.tmp</c>), what a crash mid-write leaves.</summary>
+    public static bool IsTemporary(string path) => Path.GetFileName(path) is { } name && name.StartsWith('.') && name.EndsWith(".tmp", StringComparison.Ordinal);
 
     /// <summary>An existing run folder (to resume or to generate from); an <see cref="IOException"/> if it is not one.</summary>
     public static RunDirectory Open(string path)
