@@ -189,7 +189,7 @@ public sealed class Trainer : IDisposable
         return RunOutcome.Finished;
     }
 
-    /// <summary>What a stopped run keeps, as the end of its error line: true also before the first checkpoint exists.</summary>
+    /// <summary>The end of a failed run's line: what it keeps, which before the first checkpoint is nothing.</summary>
     private string LastGood() => File.Exists(_files.LastCheckpoint)
         ? $" and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"
         : " before its first checkpoint, so no weights are kept (train anew with a smaller lr or clip, in another run folder)";

@@ -8,7 +8,7 @@ namespace ArTar.Cli.Runs;
 /// <summary>
 /// One run's folder, <c>runs/&lt;config-name&gt;-&lt;yyyyMMdd-HHmmss&gt;/</c>: config.json (the resolved config),
 /// vocab.txt (one word per line, in id order), metrics.jsonl, best.safetensors, last.safetensors, curves.png,
-/// summary.json; .lock while a run writes it (<see cref="RunLock"/>). A folder is started once last.safetensors exists;
+/// summary.json; .lock, held while a run writes the folder (<see cref="RunLock"/>). A folder is started once last.safetensors exists;
 /// before that (a crash or stop before the first checkpoint) `--resume` trains it from epoch 1 again.
 /// </summary>
 public sealed class RunDirectory : IDisposable
@@ -113,7 +113,7 @@ public sealed class RunDirectory : IDisposable
     {
         try
         {
-            AtomicFile.WriteAllText(ConfigPath, resolvedConfigJson.EndsWith('\n') ? resolvedConfigJson : resolvedConfigJson + "\n");
+            WriteConfig(resolvedConfigJson);
             WriteVocabulary(vocabulary);
         }
         catch (UnauthorizedAccessException e)
