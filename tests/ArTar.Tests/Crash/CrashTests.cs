@@ -60,6 +60,12 @@ public class CrashTests
         FailThenContinue(file, occurrence, when);
 
     [Test]
+    public void SigtermWhileTheRunStartsUpStopsAtStepZeroThenResume() =>
+        // As config.json is renamed into place, long before the first step: the handler is already there, so the run
+        // stops (exit 130) with a checkpoint of step 0 instead of dying without one.
+        FailThenContinue("config.json", 1, "signal=TERM");
+
+    [Test]
     public void AFullDiskAtTheFirstCheckpointIsOneLineThenResume() =>
         // rename(2) into best.safetensors of epoch 1 fails with ENOSPC (the directory has no room for the entry).
         FailThenContinue("best.safetensors", 1, "error=ENOSPC");
@@ -108,6 +114,11 @@ public class CrashTests
             string[] errors = [.. output.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal))];
             Assert.That(errors, Has.Length.EqualTo(1), output);
             Assert.That(output, Does.Not.Contain("   at "), "a stack trace");
+        }
+        else if (fault == "signal=TERM")
+        {
+            Assert.That(code, Is.EqualTo(Program.Stopped), $"{at.Text}:\n{output}");
+            Assert.That(Checkpoint.Load(Path.Combine(run, "last.safetensors")).Metadata.Training.Step, Is.Zero);
         }
         else
             Assert.That(code, Is.Not.Zero, $"the run was not killed at {at.Text}:\n{output}");
