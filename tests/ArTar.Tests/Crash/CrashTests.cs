@@ -8,9 +8,10 @@ using ArTar.Training;
 namespace ArTar.Tests.Crash;
 
 /// <summary>
-/// The real program killed with SIGKILL at chosen system calls (strace's fault injection), then continued: after every
-/// kill each checkpoint on disk loads, the log has lost no epoch, and `--resume` (or, before config.json is in place,
-/// the same --run-dir) ends at exactly the uninterrupted run's result.
+/// The real program killed with SIGKILL (or stopped with SIGTERM, or failed with ENOSPC) at chosen system calls
+/// (strace's fault injection), then continued: after every fault each checkpoint on disk loads, the log has lost no
+/// epoch, and `--resume` (or, before config.json is in place, the same --run-dir) ends at exactly the uninterrupted
+/// run's result.
 /// </summary>
 [NonParallelizable]
 public class CrashTests
@@ -212,15 +213,15 @@ public class CrashTests
         return calls;
     }
 
-    /// <summary>Why the kill points cannot run here, or null: they need strace (Debian package strace; .ci/run installs it).</summary>
+    /// <summary>Why the kill points cannot run here, or null: they need strace (Debian package strace; .ci/run installs it) and ptrace.</summary>
     private static string? StraceMissing()
     {
         try
         {
-            using var p = Process.Start(new ProcessStartInfo("strace", "-V") { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            p.StandardOutput.ReadToEnd();
+            using var p = Process.Start(new ProcessStartInfo("strace", "-f -qq -o /dev/null true") { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            string err = p.StandardError.ReadToEnd();
             p.WaitForExit();
-            return p.ExitCode == 0 ? null : "strace -V failed; the kill points need strace (apt-get install strace)";
+            return p.ExitCode == 0 ? null : $"strace cannot trace here ({err.Trim()}); the kill points need it";
         }
         catch (System.ComponentModel.Win32Exception)
         {
