@@ -91,7 +91,7 @@ public class CrashTests
         Assert.That(naming, Has.Count.GreaterThanOrEqualTo(occurrence), $"the uninterrupted run has no call #{occurrence} naming {file}");
         var at = _calls[naming[occurrence - 1].i + offset];
 
-        string run = Path.Combine(_dir, $"{file}-{occurrence}-{fault[..5]}-{at.Name}");
+        string run = Path.Combine(_dir, $"{file}-{occurrence}-{fault.Replace('=', '-')}-{at.Name}");
         // Not --seccomp-bpf here: strace 6.1 injects nothing with it. "After" holds the call's return for 20 s,
         // and the test kills the program once the call's effect (the renamed file) is on disk.
         string inject = fault == After ? "delay_exit=20000000" : fault;
