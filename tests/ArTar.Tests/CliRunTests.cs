@@ -107,6 +107,10 @@ public class CliRunTests
         var (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "epochs=3", "--device", "cpu", "--data", TestData.Folder("ptb"));
         Assert.That(code, Is.Zero, err);
         Assert.That(RunDirectory.Open(copy).Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
+        // The new epochs are saved, so a later stop's "continue with" goes on to them; the summary names the config, not the folder.
+        Assert.That(ArTar.Configuration.RunConfig.Load(Path.Combine(copy, "config.json")).Epochs, Is.EqualTo(3));
+        Assert.That(Checkpoint.Load(Path.Combine(copy, "last.safetensors")).Metadata.Config, Does.Contain("\"epochs\": 3"));
+        Assert.That(RunDirectory.Open(copy).ReadSummary().Config, Is.EqualTo("small"));
         (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "alpha=3");
         Assert.That(code, Is.EqualTo(Program.BadInput));
         Assert.That(OneLine(err), Does.Contain("only epochs may change"));
@@ -114,6 +118,42 @@ public class CliRunTests
         (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", " epochs = 4", "--device", "cpu", "--data", TestData.Folder("ptb"));
         Assert.That(code, Is.Zero, err);
         Assert.That(RunDirectory.Open(copy).Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2, 3, 4 }));
+    }
+
+    [Test]
+    public void ResumeOnOtherTextWithTheSameVocabularyIsRefusedNamingTheFile()
+    {
+        // The same PTB files with valid and test swapped: the vocabulary is the same, the text is not.
+        string data = Path.Combine(_dir, "swapped-data");
+        Directory.CreateDirectory(data);
+        foreach (var (from, to) in new[] { ("train", "train"), ("valid", "test"), ("test", "valid") })
+            File.Copy(Path.Combine(TestData.Folder("ptb"), from + ".txt"), Path.Combine(data, to + ".txt"));
+        string copy = Path.Combine(_dir, "swapped");
+        Directory.CreateDirectory(copy);
+        foreach (var f in Directory.GetFiles(_run)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        var (code, _, err) = CliTests.Run("train", "--resume", copy, "--set", "epochs=3", "--device", "cpu", "--data", data);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("was trained on another valid.txt").And.Contain(Path.Combine(data, "valid.txt")));
+        Assert.That(RunDirectory.Open(copy).Metrics.ReadEpochs(), Has.Count.EqualTo(2), "the refused resume trained");
+    }
+
+    [Test]
+    public void ADivergedRunBeforeItsFirstCheckpointSaysNoWeightsAreKeptAndCanBeResumed()
+    {
+        string run = Path.Combine(_dir, "diverged");
+        string[] train = ["train", _config, "--device", "cpu", "--data", TestData.Folder("ptb"), "--run-dir", run, "--set", "lr=1e308"];
+        var (code, _, err) = CliTests.Run(train);
+        Assert.That(code, Is.EqualTo(Program.Failed));
+        Assert.That(OneLine(err), Does.Contain("the loss is not finite").And.Contain("before its first checkpoint, so no weights are kept")
+            .And.Not.Contain("keeps the last good weights"));
+        Assert.That(File.Exists(Path.Combine(run, "last.safetensors")), Is.False);
+        // The same --run-dir sends the user to --resume, and --resume takes the folder (training it from epoch 1 again).
+        (code, _, err) = CliTests.Run(train);
+        Assert.That(code, Is.EqualTo(Program.BadInput));
+        Assert.That(OneLine(err), Does.Contain("continue that run with --resume " + run));
+        (code, _, err) = CliTests.Run("train", "--resume", run, "--device", "cpu", "--data", TestData.Folder("ptb"));
+        Assert.That(code, Is.EqualTo(Program.Failed));
+        Assert.That(OneLine(err), Does.Contain("epoch 1, step 1: the loss is not finite"));
     }
 
     [Test]

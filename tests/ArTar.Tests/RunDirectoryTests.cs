@@ -56,6 +56,32 @@ public class RunDirectoryTests
     }
 
     [Test]
+    public void ALogLineWithANonIntegerEpochIsSkippedNotFatal()
+    {
+        RunDirectory run = NewRun();
+        run.Metrics.Append(new EpochMetrics(1, 100, 90, 20, 1));
+        File.AppendAllText(run.Metrics.Path, "{\"kind\":\"epoch\",\"epoch\":1.5,\"valid_ppl\":1}\n{\"kind\":\"step\",\"epoch\":1e12,\"step\":3}\n");
+        run.Metrics.Append(new EpochMetrics(2, 100, 90, 20, 1));
+        Assert.That(run.Metrics.ReadEpochs().Select(e => e.Epoch), Is.EqualTo(new[] { 1, 2 }));
+        run.Metrics.KeepEpochsThrough(1);
+        Assert.That(File.ReadAllLines(run.Metrics.Path), Has.Length.EqualTo(1));
+    }
+
+    [Test]
+    public void AFolderWithOnlyALockAndTemporaryFilesIsReusedAndTheTemporaryFilesGo()
+    {
+        string path = Path.Combine(_root, "crashed");
+        Directory.CreateDirectory(path);
+        File.WriteAllText(Path.Combine(path, RunLock.FileName), "12345\n");
+        File.WriteAllText(Path.Combine(path, ".config.json.0123.tmp"), "{");
+        using (var run = RunDirectory.CreateAt(path, ConfigJson, ["<eos>"]))
+            Assert.That(Directory.GetFiles(path).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { ".lock", "config.json", "vocab.txt" }));
+        // Once config.json is there the folder is a run: the same --run-dir is sent to --resume.
+        var e = Assert.Throws<IOException>(() => RunDirectory.CreateAt(path, ConfigJson, ["<eos>"]));
+        Assert.That(e!.Message, Does.Contain("continue that run with --resume " + path));
+    }
+
+    [Test]
     public void OpenRefusesAFolderThatIsNotARun()
     {
         Assert.Throws<IOException>(() => RunDirectory.Open(Path.Combine(_root, "nope")));

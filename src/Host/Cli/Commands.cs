@@ -20,29 +20,64 @@ public static class Commands
     {
         var a = Arguments.Parse("train", args, ["--device", "--set", "--run-dir", "--resume", "--data"], ["--set"]);
         if (a.Help) { stdout.Write(Help.Train()); return Program.Ok; }
+        // Ctrl-C, SIGTERM and SIGUSR1 (Slurm's --signal before a time limit) finish the current step, write
+        // last.safetensors and exit (resume with --resume). Taken before the run folder is made: a stop while the run
+        // starts up is then a stop at step 0, not a dead process.
+        using var stop = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var onUsr1 = SigUsr1 is { } usr1 ? PosixSignalRegistration.Create(usr1, c => { c.Cancel = true; stop.Cancel(); }) : null;
+        try { return Train(a, stderr, stop.Token); }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
+    private static int Train(Arguments a, TextWriter stderr, CancellationToken stop)
+    {
         string device = Device(a, "train");
         string? resume = a.Get("--resume");
         RunDirectory run;
         RunConfig config;
         Corpus corpus;
+        Checkpoint? last = null;
         if (resume is not null)
         {
             // The run folder holds the resolved config; only the number of epochs may change on resuming.
             if (a.Positionals.Count > 0 || a.Get("--run-dir") is not null)
                 throw new UsageException("artar train --resume RUN_DIR: the config and folder come from RUN_DIR; leave out CONFIG and --run-dir");
             run = Inputs.OpenRun(resume);
-            config = RunConfig.Load(run.ConfigPath) with { Name = ConfigName(run) };
-            foreach (var assignment in a.All("--set"))
+            // Locked before anything in it is read: a second trainer on the folder stops here, naming the first.
+            try { run.Lock(); }
+            catch (IOException e) { throw new UsageException(e.Message); }
+            try
             {
-                // Read as any --set is (" epochs = 5" too); then only a change of epochs is let through.
-                var updated = config.WithOverride(assignment);
-                if (updated with { Epochs = config.Epochs, Source = config.Source } != config)
-                    throw new UsageException($"artar train --resume: --set {Quote.Excerpt(assignment)}: only epochs may change when a run is resumed");
-                config = updated;
+                last = run.IsStarted ? Checkpoint.Load(run.LastCheckpointPath) : null;
+                var saved = RunConfig.Load(run.ConfigPath);
+                config = saved with { Name = last?.Metadata.ConfigName ?? ConfigName(run) };
+                foreach (var assignment in a.All("--set"))
+                {
+                    // Read as any --set is (" epochs = 5" too); then only a change of epochs is let through.
+                    var updated = config.WithOverride(assignment);
+                    if (updated with { Epochs = config.Epochs, Source = config.Source } != config)
+                        throw new UsageException($"artar train --resume: --set {Quote.Excerpt(assignment)}: only epochs may change when a run is resumed");
+                    config = updated;
+                }
+                corpus = Inputs.LoadCorpus(config, a.Get("--data"));
+                run.RemoveTemporaryFiles();
+                // Saved, so that the "continue with" command a later stop prints goes on to these epochs, not the old ones.
+                if (config.Epochs != saved.Epochs) run.WriteConfig(config.ToJson());
+                if (last is null)
+                {
+                    // Stopped or crashed before its first checkpoint: nothing to continue from, so it trains from epoch 1.
+                    run.WriteVocabulary(corpus.Vocabulary.Words);
+                    run.Metrics.KeepEpochsThrough(0);
+                }
             }
-            if (!File.Exists(run.LastCheckpointPath))
-                throw new UsageException($"artar train --resume {resume}: {run.LastCheckpointPath} does not exist (the run never finished a step); start it anew");
-            corpus = Inputs.LoadCorpus(config, a.Get("--data"));
+            catch
+            {
+                run.Dispose();   // the lock goes with the error, also when commands run in one process (tests)
+                throw;
+            }
         }
         else
         {
@@ -61,24 +96,20 @@ public static class Commands
             { throw new IOException($"{e.Message}; nothing was overwritten; give a --run-dir in a writable folder with free space", e); }
         }
 
-        bool newRun = resume is null;
-        using var backend = StartOrDiscard(() => DeviceSelection.Create(device, stderr), run, newRun);
-        var observer = new RunObserver(ProgressReporter.ForConsole(config.LogInterval), run, $"{config.Name}: {new ModelShape(config.Model, corpus.Vocabulary.Count, config.Hidden, config.Layers)}");
-        using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run.Files, observer), run, newRun);
-        if (resume is not null) trainer.Resume(Checkpoint.Load(run.LastCheckpointPath));
-
-        // Ctrl-C, SIGTERM and SIGUSR1 (Slurm's --signal before a time limit) finish the current step, write
-        // last.safetensors and exit (resume with --resume).
-        using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-        using var onUsr1 = SigUsr1 is { } usr1 ? PosixSignalRegistration.Create(usr1, c => { c.Cancel = true; stop.Cancel(); }) : null;
-        try
+        using (run)
         {
-            return trainer.Run(stop.Token) == RunOutcome.Finished ? Program.Ok : Program.Stopped;
+            bool newRun = resume is null;
+            using var backend = StartOrDiscard(() => DeviceSelection.Create(device, stderr), run, newRun);
+            var observer = new RunObserver(ProgressReporter.ForConsole(config.LogInterval), run, $"{config.Name}: {new ModelShape(config.Model, corpus.Vocabulary.Count, config.Hidden, config.Layers)}");
+            using var trainer = StartOrDiscard(() => new Trainer(config, corpus, backend, run.Files, observer), run, newRun);
+            if (last is not null) trainer.Resume(last);
+            else if (resume is not null) observer.Notice($"{run.LastCheckpointPath} does not exist (the run stopped before its first checkpoint): training it from epoch 1");
+            try
+            {
+                return trainer.Run(stop) == RunOutcome.Finished ? Program.Ok : Program.Stopped;
+            }
+            finally { run.RemoveTemporaryFiles(); }
         }
-        finally { Console.CancelKeyPress -= onCancel; }
     }
 
     public static int Eval(string[] args, TextWriter stdout, TextWriter stderr)

@@ -25,6 +25,12 @@ public sealed record CheckpointMetadata
     public required ModelShape Model { get; init; }
 
     public required TrainingState Training { get; init; }
+
+    /// <summary>The config's name (its file name), so a resumed run's summary.json names it; null in older checkpoints.</summary>
+    public string? ConfigName { get; init; }
+
+    /// <summary>Split → SHA-256 of its corpus file (<see cref="CorpusFiles"/>); null in older checkpoints and for corpora not in files.</summary>
+    public IReadOnlyDictionary<string, string>? CorpusSha256 { get; init; }
 }
 
 /// <summary>
@@ -232,7 +238,18 @@ public sealed class Checkpoint
 
     private static string Short(string hash) => Excerpt(hash, 12);
 
-    private static Dictionary<string, string> ToDictionary(CheckpointMetadata m) => new(StringComparer.Ordinal)
+    private static Dictionary<string, string> ToDictionary(CheckpointMetadata m)
+    {
+        var d = Required(m);
+        if (m.ConfigName is not null) d[ConfigNameKey] = m.ConfigName;
+        if (m.CorpusSha256 is not null) d[CorpusKey] = System.Text.Json.JsonSerializer.Serialize(m.CorpusSha256);
+        return d;
+    }
+
+    // Optional entries: format 2 files written before them still load, and readers that do not know them ignore them.
+    private const string ConfigNameKey = "config_name", CorpusKey = "corpus_sha256";
+
+    private static Dictionary<string, string> Required(CheckpointMetadata m) => new(StringComparer.Ordinal)
     {
         [FormatKey] = FormatVersion.ToString(CultureInfo.InvariantCulture),
         ["config"] = m.Config,
@@ -282,7 +299,18 @@ public sealed class Checkpoint
             VocabularySha256 = Get("vocab_sha256"),
             Model = new ModelShape(cell, Positive("vocab_size"), Positive("hidden"), Positive("layers")),
             Training = version == 1 ? FormatOneState() : TrainingState.FromJson(Get(TrainingState.MetadataKey), path),
+            ConfigName = d.GetValueOrDefault(ConfigNameKey),
+            CorpusSha256 = d.TryGetValue(CorpusKey, out string? corpus) ? CorpusHashes(corpus) : null,
         };
+
+        IReadOnlyDictionary<string, string> CorpusHashes(string json)
+        {
+            Dictionary<string, string>? hashes = null;
+            try { hashes = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(json); }
+            catch (System.Text.Json.JsonException) { }
+            return hashes is not null && hashes.Values.All(h => h is not null) ? hashes
+                : throw new CheckpointException(path, $"its metadata '{CorpusKey}' is '{Excerpt(json)}', not a JSON object of split → sha256; the file is damaged");
+        }
 
         // Format 1 kept each counter as its own string entry.
         TrainingState FormatOneState() => new TrainingState

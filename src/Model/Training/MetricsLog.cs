@@ -66,24 +66,30 @@ public sealed class MetricsLog
     }
 
     /// <summary>
-    /// Drops every line of an epoch after <paramref name="epoch"/>: a run resumed from the checkpoint of that epoch
-    /// logs those epochs again, and the log should read as one uninterrupted run.
+    /// Drops every line past a checkpoint taken after <paramref name="epoch"/> epochs: lines of later epochs, except the
+    /// step lines up to <paramref name="stepsDone"/> of a checkpoint taken mid-epoch. A run resumed from that
+    /// checkpoint logs the rest again, and the log should read as one uninterrupted run.
     /// </summary>
-    public void KeepEpochsThrough(int epoch)
+    public void KeepEpochsThrough(int epoch, long stepsDone = 0)
     {
         if (!File.Exists(Path))
             return;
         var kept = new StringBuilder();
         foreach ((string text, JsonElement line) in Lines())
-            if (line.GetProperty("epoch").GetInt32() <= epoch)
+        {
+            int e = line.GetProperty("epoch").GetInt32();
+            bool midEpochStep = e == epoch + 1 && line.GetProperty("kind").GetString() == "step"
+                && line.TryGetProperty("step", out JsonElement s) && s.TryGetInt64(out long n) && n <= stepsDone;
+            if (e <= epoch || midEpochStep)
                 kept.Append(text).Append('\n');
+        }
         AtomicFile.WriteAllText(Path, kept.ToString());
     }
 
     /// <summary>The largest metrics.jsonl read back: 80 epochs of PTB logged every step take about 25 MB.</summary>
     public const long MaxFileBytes = 1_000_000_000;
 
-    // Lines that do not parse as a JSON object with kind and epoch are skipped: a crash can tear the last line.
+    // Lines that do not parse as a JSON object with kind and an integer epoch are skipped: a crash can tear the last line.
     private IEnumerable<(string Text, JsonElement Line)> Lines()
     {
         if (!File.Exists(Path))
@@ -104,7 +110,7 @@ public sealed class MetricsLog
                 continue;
             }
             if (line.ValueKind == JsonValueKind.Object && line.TryGetProperty("kind", out JsonElement kind) && kind.ValueKind == JsonValueKind.String
-                && line.TryGetProperty("epoch", out JsonElement e) && e.ValueKind == JsonValueKind.Number)
+                && line.TryGetProperty("epoch", out JsonElement e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out _))
                 yield return (text, line);
         }
     }

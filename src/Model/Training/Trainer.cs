@@ -40,6 +40,7 @@ public sealed class Trainer : IDisposable
     private readonly Regularization _regularization;
     private readonly int[] _inputs, _targets;
     private readonly string _vocabularySha256;
+    private readonly IReadOnlyDictionary<string, string> _corpusSha256;
     private TrainingState _state;
 
     public Trainer(RunConfig config, Corpus corpus, IBackend backend, TrainingFiles files, ITrainingObserver observer)
@@ -60,6 +61,7 @@ public sealed class Trainer : IDisposable
         _inputs = new int[rows];
         _targets = new int[rows];
         _vocabularySha256 = Checkpoint.VocabularySha256(corpus.Vocabulary.Words);
+        _corpusSha256 = CorpusFiles.Sha256(corpus.Folder);
         ParameterInit.Initialize(_parameters, config.Seed);
         _state = TrainingState.Start(config.Lr);
     }
@@ -75,6 +77,7 @@ public sealed class Trainer : IDisposable
     public void Resume(Checkpoint last)
     {
         last.CheckMatches(Shape, _vocabularySha256);
+        CheckCorpus(last);
         var state = last.Metadata.Training;
         int windows = _plan.Train.WindowCount(_config.Bptt);
         if (state.Window > windows)
@@ -84,9 +87,28 @@ public sealed class Trainer : IDisposable
         _train.ResetState();
         foreach (var (tensor, target) in carried) _backend.Upload(tensor.Data, target);
         _state = state;
-        _files.Metrics.KeepEpochsThrough(_state.Epoch);
+        // The epoch line is logged before the checkpoint is renamed into place, so a crash in between leaves a line
+        // past this checkpoint: it is dropped here and written again when that epoch ends again.
+        _files.Metrics.KeepEpochsThrough(_state.Epoch, _state.Step);
         _observer.Notice(string.Create(CultureInfo.InvariantCulture,
             $"resumed from {last.Path}: epoch {_state.Epoch + 1}, window {_state.Window}, step {_state.Step}, lr {_state.Lr:G6}"));
+    }
+
+    /// <summary>
+    /// The corpus files must be the ones the checkpoint was trained on: the same vocabulary can come with other text
+    /// (valid and test swapped, a changed train.txt), and a resumed run on it would differ without a word.
+    /// </summary>
+    private void CheckCorpus(Checkpoint last)
+    {
+        if (last.Metadata.CorpusSha256 is not { } trained)
+        {
+            _observer.Notice($"{last.Path} keeps no hashes of its corpus files (an older checkpoint): resuming without checking that {_corpus.Folder} holds the same text");
+            return;
+        }
+        foreach (var (split, hash) in _corpusSha256)
+            if (trained.TryGetValue(split, out string? was) && !string.Equals(was, hash, StringComparison.OrdinalIgnoreCase))
+                throw new CheckpointException(last.Path,
+                    $"was trained on another {split}.txt (sha256 {was[..Math.Min(12, was.Length)]}) than {Path.Combine(_corpus.Folder, split + ".txt")} (sha256 {hash[..12]}); resume on the data it was trained on, or train anew");
     }
 
     /// <summary>
@@ -139,7 +161,7 @@ public sealed class Trainer : IDisposable
             int epoch = _state.Epoch + 1;
             if (!double.IsFinite(validLoss))
                 throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
-                    $"epoch {epoch}: validation loss is {validLoss}; the run stops here and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"));
+                    $"epoch {epoch}: validation loss is {validLoss}; the run stops here{LastGood()}"));
             double lrUsed = _state.Lr;
             bool improved = validLoss < _state.BestValidLoss;
             _state = _state with
@@ -153,10 +175,12 @@ public sealed class Trainer : IDisposable
                 // Section 3: "divided by four each time the validation perplexity did not improve".
                 Lr = improved ? _state.Lr : _state.Lr / 4,
             };
-            if (improved) Save(_files.BestCheckpoint, clock, withHiddenState: false);
-            SaveLast(clock, withHiddenState: false);
+            // Logged before the checkpoints: a crash after this line and before last.safetensors is renamed leaves the
+            // line past the checkpoint, and Resume drops it; logged after, a crash in between would lose it for good.
             var metrics = new EpochMetrics(epoch, Math.Exp(trainLoss), Math.Exp(validLoss), lrUsed, epochClock.Elapsed.TotalSeconds);
             _files.Metrics.Append(metrics);
+            if (improved) Save(_files.BestCheckpoint, clock, withHiddenState: false);
+            SaveLast(clock, withHiddenState: false);
             _observer.EndEpoch(metrics, improved);
             if (!improved)
                 _observer.Notice(string.Create(CultureInfo.InvariantCulture, $"validation did not improve: lr {lrUsed:G6} → {_state.Lr:G6}"));
@@ -164,6 +188,11 @@ public sealed class Trainer : IDisposable
         Finish(clock);
         return RunOutcome.Finished;
     }
+
+    /// <summary>The end of a failed run's line: what it keeps, which before the first checkpoint is nothing.</summary>
+    private string LastGood() => File.Exists(_files.LastCheckpoint)
+        ? $" and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"
+        : " before its first checkpoint, so no weights are kept (train anew with a smaller lr or clip, in another run folder)";
 
     /// <summary>One epoch from the current window on; false if <paramref name="stop"/> asked to stop (after a whole step).</summary>
     private bool TrainEpoch(CancellationToken stop, Stopwatch clock)
@@ -185,7 +214,7 @@ public sealed class Trainer : IDisposable
             var loss = _train.ForwardWithLossGradients(_inputs.AsSpan(0, rows), _targets.AsSpan(0, rows), window.Length, _regularization, _state.Step);
             if (!double.IsFinite(loss.Total))
                 throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
-                    $"epoch {_state.Epoch + 1}, step {_state.Step}: the loss is not finite (CE {loss.CrossEntropy}, AR {loss.Ar}, TAR {loss.Tar}); the run stops here and {_files.LastCheckpoint} keeps the last good weights (try a smaller lr or clip)"));
+                    $"epoch {_state.Epoch + 1}, step {_state.Step}: the loss is not finite (CE {loss.CrossEntropy}, AR {loss.Ar}, TAR {loss.Tar}); the run stops here{LastGood()}"));
             _train.Backward();
             _backend.GradientSquaredNorm(_parameters.Gradients, _squaredNorm);
             _backend.ClipDecayUpdate(_parameters.Weights, _parameters.Gradients, _squaredNorm, _config.Clip, _state.Lr, _config.Wdecay);
@@ -259,6 +288,8 @@ public sealed class Trainer : IDisposable
         var metadata = new CheckpointMetadata
         {
             Config = _config.ToJson(),
+            ConfigName = _config.Name,
+            CorpusSha256 = _corpusSha256.Count > 0 ? _corpusSha256 : null,
             VocabularySha256 = _vocabularySha256,
             Model = Shape,
             Training = _state with { Seconds = _state.Seconds + clock.Elapsed.TotalSeconds },
@@ -273,7 +304,12 @@ public sealed class Trainer : IDisposable
                 if (_train.CellState(l) is { } c) state.Add(Download(CellName(l), shape, c));
             }
         }
-        Checkpoint.Save(path, metadata, (name, destination) => _parameters.Read(name, destination), state);
+        try { Checkpoint.Save(path, metadata, (name, destination) => _parameters.Read(name, destination), state); }
+        catch (CheckpointException e) when (e.InnerException is IOException or UnauthorizedAccessException)
+        {
+            // A full disk or a lost permission: the run failed (exit 1), it was no bad input; the last checkpoint is intact.
+            throw new TrainingException($"{e.Message}; the run stops here: make room and continue with: artar train --resume {_files.Folder}");
+        }
     }
 
     private NamedTensor Download(string name, int[] shape, ITensor tensor)

@@ -32,7 +32,7 @@ public sealed record PlannedMember(SweepMember Member, RunConfig Config, MemberS
 public sealed record SweepPlan(string Name, string Folder, IReadOnlyList<PlannedMember> Members)
 {
     /// <summary>The files a run that never finished a step may leave (RunDirectory, MetricsLog, curves); nothing else is removed.</summary>
-    private static readonly string[] StartFiles = ["config.json", "vocab.txt", "metrics.jsonl", "curves.png"];
+    private static readonly string[] StartFiles = ["config.json", "vocab.txt", "metrics.jsonl", "curves.png", RunLock.FileName];
 
     /// <param name="name">The sweep's folder name under <paramref name="runsRoot"/>.</param>
     /// <param name="configs">The config files, in order.</param>
@@ -77,7 +77,9 @@ public sealed record SweepPlan(string Name, string Folder, IReadOnlyList<Planned
         string dir = member.RunDirectory;
         if (File.Exists(dir))
             throw new UsageException($"artar sweep: {dir} is a file where member {member.Name} would train; move it away");
-        if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
+        // A run's .lock stays in its folder (RunLock), and a crash can leave temporary files; `artar train` reuses such a folder.
+        if (!Directory.Exists(dir) || Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName)
+                .All(f => f == RunLock.FileName || RunDirectory.IsTemporary(f!)))
             return MemberStart.Fresh;
         if (!File.Exists(Path.Combine(dir, "config.json")))
             throw new UsageException($"artar sweep: {dir} holds files but no config.json, so it is no run of member {member.Name}; move it away");
@@ -96,7 +98,7 @@ public sealed record SweepPlan(string Name, string Folder, IReadOnlyList<Planned
             if (summary.Epochs >= config.Epochs) return MemberStart.Finished;
         }
         if (File.Exists(run.LastCheckpointPath)) return MemberStart.Resume;
-        if (Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName).FirstOrDefault(f => !StartFiles.Contains(f)) is { } extra)
+        if (Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName).FirstOrDefault(f => !StartFiles.Contains(f) && !RunDirectory.IsTemporary(f!)) is { } extra)
             throw new UsageException($"artar sweep: {dir} has no last.safetensors to resume from but holds {extra}; move it away to train member {member.Name} anew");
         return MemberStart.Restart;
     }
