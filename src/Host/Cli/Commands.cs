@@ -48,7 +48,7 @@ public static class Commands
             run = Inputs.OpenRun(resume);
             // Locked before anything in it is read: a second trainer on the folder stops here, naming the first.
             try { run.Lock(); }
-            catch (IOException e) { throw new UsageException(e.Message); }
+            catch (RunInUseException e) { throw new UsageException(e.Message); }
             try
             {
                 last = run.IsStarted ? Checkpoint.Load(run.LastCheckpointPath) : null;
@@ -91,7 +91,7 @@ public static class Commands
             }
             // A --run-dir that is a file or holds a run is a refusal of RunDirectory's own (no inner exception): the
             // user's choice, exit 2. A folder that cannot be created or written (read-only, full) is a failed run.
-            catch (IOException e) when (e.InnerException is null) { throw new UsageException(e.Message); }
+            catch (IOException e) when (e is RunInUseException || e.InnerException is null) { throw new UsageException(e.Message); }
             catch (IOException e)
             { throw new IOException($"{e.Message}; nothing was overwritten; give a --run-dir in a writable folder with free space", e); }
         }

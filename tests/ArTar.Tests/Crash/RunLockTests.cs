@@ -35,7 +35,7 @@ public class RunLockTests
             Assert.That(File.Exists(lockFile));
             Assert.That(Flock(lockFile), Is.EqualTo(1), "flock -n took a lock the run holds");
             // Another lock of the folder fails naming this process (read without .NET's own flock).
-            var e = Assert.Throws<IOException>(() => RunLock.Take(folder));
+            var e = Assert.Throws<RunInUseException>(() => RunLock.Take(folder));
             Assert.That(e!.Message, Does.Contain($"pid {Environment.ProcessId} holds {lockFile}"));
         }
         Assert.That(Flock(lockFile), Is.Zero, "the lock outlived its run");

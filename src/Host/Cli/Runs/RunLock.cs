@@ -28,7 +28,12 @@ public sealed class RunLock : IDisposable
         catch (IOException) when (File.Exists(path))
         {
             string holder = HolderPid(path) is { } pid ? $"pid {pid}" : "another process";
-            throw new IOException($"run folder {folder} is in use: {holder} holds {path} (an artar train running in it); wait for it to end or stop it, then try again");
+            throw new RunInUseException($"run folder {folder} is in use: {holder} holds {path} (an artar train running in it); wait for it to end or stop it, then try again");
+        }
+        // A folder that cannot take the lock file (read-only, full) is a failed run, not the user's choice.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot write into the run folder {folder}: {e.Message}", e);
         }
         byte[] pidText = Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
         file.SetLength(0);
@@ -69,3 +74,6 @@ internal static unsafe partial class LibC
     // int close(int fd);
     [LibraryImport("libc", SetLastError = true)] public static partial int close(int fd);
 }
+
+/// <summary>Another trainer holds the run folder: the user's mistake (exit 2), unlike a folder that cannot be written.</summary>
+public sealed class RunInUseException(string message) : IOException(message);
