@@ -1,4 +1,4 @@
-// artar_regularization.cu — activation regularization and temporal activation regularization, fused (paper §2; DESIGN §1):
+// artar_regularization.cu — activation regularization and temporal activation regularization, fused (paper §2; docs/design.md §1):
 //
 //   AR  = α · mean(o²)                       over N  = T·B·H elements of o (the dropped last-layer output)
 //   TAR = β · mean((h[t+1] − h[t])²)         over N' = (T−1)·B·H elements of h (the undropped last layer)
@@ -14,7 +14,7 @@
 // Layout: [T][B·H] row-major, step_size = B·H.
 // Launch: artar_forward_backward — 1-D grid-stride, 256 threads (multiple of 32), a FIXED grid (e.g. 2·SMs;
 //         partials has 2·gridDim floats); artar_finalize — one block of 256 threads, blocks = that grid.
-// CPU reference: CpuBackend.ActivationRegularization / CpuBackend.TemporalActivationRegularization.
+// CPU reference: CpuBackend<T>.ArTarRegularization.
 #include "common.cuh"
 
 ARTAR_KERNEL void artar_forward_backward(float* partials, float* grad_o, float* grad_h, const float* o, const float* h,

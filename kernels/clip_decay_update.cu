@@ -1,4 +1,4 @@
-// clip_decay_update.cu — the fused clip-decay-update of DESIGN §1 over the flat parameter arena.
+// clip_decay_update.cu — the fused clip-decay-update of docs/design.md §1 over the flat parameter arena.
 //
 //   scale = ‖g‖ > clip ? clip / ‖g‖ : 1          (‖g‖² read from device memory: no host round trip)
 //   w    -= lr · (g · scale + wd · w)            (weight decay added after clipping, as torch.optim.SGD)

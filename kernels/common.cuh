@@ -69,7 +69,7 @@ static __device__ __forceinline__ float hardware_exp2f(float x)
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
 // ---------------------------------------------------------------------------------------------------------
-// exp accurate to a few ulp over the whole float range, for the softmax (DESIGN §6: parity 1e-4 on CE).
+// exp accurate to a few ulp over the whole float range, for the softmax (docs/design.md §6: parity 1e-4 on CE).
 // __expf rounds x·log2e first, an absolute error of |x|·2^-24 in the exponent, i.e. a relative error growing
 // with |x| (~5e-6 at x = -80). Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, leaves the hardware 2^y
 // only |y| ≤ 1/2, so its own ~2-ulp error dominates; 2^n is exact (built in two halves so n = 128 works).
@@ -88,7 +88,7 @@ static __device__ __forceinline__ float accurate_expf(float x)
 
 // ---------------------------------------------------------------------------------------------------------
 // Block reductions: fixed tree order (warp shuffles, then one warp over the warp results), so a given launch
-// shape gives bit-identical results run after run — no atomics anywhere (DESIGN §4: reproducible steps).
+// shape gives bit-identical results run after run — no atomics anywhere (docs/design.md §4: reproducible steps).
 // Requirements: blockDim.x a multiple of 32, at most 1024; every thread of the block calls them.
 // The result is valid in every thread. `scratch` is __shared__ float[32], reusable after the call returns.
 static __device__ __forceinline__ float warp_sum(float v)

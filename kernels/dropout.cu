@@ -1,5 +1,5 @@
-// dropout.cu — element-wise dropout with counter-based masks (DESIGN §1 input/hidden/output dropout, §4;
-// the HELPERS.md dropout contract, bit for bit):
+// dropout.cu — element-wise dropout with counter-based masks (docs/design.md §1 input/hidden/output dropout, §4;
+// the docs/backend.md dropout contract, bit for bit):
 //
 //   key (k0,k1)        = ((uint)seed, (uint)(seed >> 32))
 //   counter of element i = ((uint)(i >> 2), (uint)step, (uint)(step >> 32), site);  word = philox(...)[i & 3]

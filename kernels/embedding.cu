@@ -1,4 +1,4 @@
-// embedding.cu — the embedding lookup of DESIGN §1 and its gradient into the tied matrix E.
+// embedding.cu — the embedding lookup of docs/design.md §1 and its gradient into the tied matrix E.
 //
 //   forward   e[r, :] = E[x[r], :]                 r = t·B + b over the T·B tokens, E is V×H row-major
 //   backward  dE[v, :] += Σ_{r : x[r] = v} de[r, :], the terms added in ascending r

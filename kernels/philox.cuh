@@ -1,5 +1,5 @@
 // philox.cuh — Philox4x32-10 (Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3"), the dropout
-// mask generator shared with the CPU backend (HELPERS.md dropout contract; DESIGN §4). Plain C++ apart from the
+// mask generator shared with the CPU backend (docs/backend.md dropout contract; docs/design.md §4). Plain C++ apart from the
 // qualifier, so a host compiler can check it against the Random123 known-answer vectors.
 #pragma once
 
@@ -31,7 +31,7 @@ static ARTAR_HD inline philox4x32 philox4x32_10(unsigned int c0, unsigned int c1
     return r;
 }
 
-// The HELPERS.md dropout contract, in one place for the kernel and for host checks: the generator call that
+// The docs/backend.md dropout contract, in one place for the kernel and for host checks: the generator call that
 // serves elements 4j..4j+3 of dropout site `site` at training step `step` (word = result.v[i & 3]) …
 static ARTAR_HD inline philox4x32 dropout_philox(unsigned long long seed, unsigned long long step, unsigned int site, long long j)
 {

@@ -1,4 +1,4 @@
-// tied_softmax_cross_entropy.cu — the tied decoder's softmax cross-entropy (DESIGN §1), after cuBLAS has written z = o·Eᵀ:
+// tied_softmax_cross_entropy.cu — the tied decoder's softmax cross-entropy (docs/design.md §1), after cuBLAS has written z = o·Eᵀ:
 //
 //   z[r, :]      += c                                    (decoder bias, added here rather than by a GEMM pass)
 //   row_loss[r]   = log Σ_v exp(z[r,v] − m) + m − z[r, y[r]]      m = max_v z[r, v] (stable softmax)

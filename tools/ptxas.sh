@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ptxas.sh — assemble every PTX module for sm_80 and sm_90 with NVIDIA's ptxas, without installing CUDA (DESIGN §4).
+# ptxas.sh — assemble every PTX module for sm_80 and sm_90 with NVIDIA's ptxas, without installing CUDA (docs/design.md §4).
 #
 # ptxas comes from Debian's non-free nvidia-cuda-toolkit package (CUDA 11.8): a private apt configuration
 # (own sources.list, own lists and archive cache) downloads the .deb, `dpkg -x` unpacks it, and only

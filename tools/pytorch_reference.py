@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch (cuDNN) reference for ArTar's GPU training throughput: the model and training step of DESIGN §1.
+"""PyTorch (cuDNN) reference for ArTar's GPU training throughput: the model and training step of docs/design.md §1.
 
 Embedding E (V×H) tied to the decoder, input dropout, one nn.LSTM/GRU/RNN per layer with our dropout between layers
 (not variational), output dropout, z = o·Eᵀ + c; loss = CE + α·mean(o²) + β·mean((h[t+1] − h[t])²) (AR on the dropped
@@ -29,7 +29,7 @@ class Model(nn.Module):
         self.encoder = nn.Parameter(torch.empty(vocab, hidden).uniform_(-0.1, 0.1))
         self.bias = nn.Parameter(torch.zeros(vocab))
         kind = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
-        # PyTorch's default init of a recurrent layer is U(-1/√H, 1/√H), as DESIGN §1 asks.
+        # PyTorch's default init of a recurrent layer is U(-1/√H, 1/√H), as docs/design.md §1 asks.
         self.layers = nn.ModuleList([kind(hidden, hidden) for _ in range(layers)])
         self.dropout, self.dropout_h, self.cell = dropout, dropout_h, cell
 

@@ -4,7 +4,7 @@ namespace ArTar;
 
 /// <summary>
 /// Writes a file so that a crash or an exception never leaves a half-written file in place of a good one
-/// (DESIGN §2): write a temporary file in the same folder, flush it to disk, then rename it over the destination.
+/// (docs/design.md §2): write a temporary file in the same folder, flush it to disk, then rename it over the destination.
 /// </summary>
 public static class AtomicFile
 {

@@ -13,7 +13,7 @@ public enum CellType
 
 public static class CellTypeExtensions
 {
-    /// <summary>G of DESIGN §2: the number of H-sized gate blocks in weight_ih/weight_hh.</summary>
+    /// <summary>G of docs/design.md §2: the number of H-sized gate blocks in weight_ih/weight_hh.</summary>
     public static int Gates(this CellType cell) => cell switch
     {
         CellType.Lstm => 4,

@@ -4,7 +4,7 @@ namespace ArTar.Tests;
 
 public class CorpusTests
 {
-    // The table of shared/data/README.md: tokens = words + one <eos> per line; vocabulary over all splits.
+    // The table of docs/data.md: tokens = words + one <eos> per line; vocabulary over all splits.
     [Test]
     public void PtbHasTheDocumentedCounts()
     {

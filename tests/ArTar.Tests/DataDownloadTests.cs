@@ -356,7 +356,7 @@ public class DataDownloadTests
     {
         string? dir = Environment.GetEnvironmentVariable("ARTAR_DATA");
         if (string.IsNullOrEmpty(dir) || !File.Exists(Path.Combine(dir, "ptb", "train.txt")))
-            Assert.Ignore("ARTAR_DATA is not set to the data folder (export ARTAR_DATA=/work/shared/data)");
+            Assert.Ignore("ARTAR_DATA is not set to the data folder (export ARTAR_DATA=DIR, the folder holding ptb/; docs/data.md)");
         return dir!;
     }
 

@@ -6,7 +6,7 @@ using NUnit.Framework;
 namespace ArTar.Tests;
 
 /// <summary>
-/// DESIGN §6: central differences in float64 against the analytic gradient, relative error &lt; 1e-6, for every operation
+/// docs/design.md §6: central differences in float64 against the analytic gradient, relative error &lt; 1e-6, for every operation
 /// on its own and for the full loss CE + AR + TAR of small LSTM, GRU and tanh-RNN models.
 /// </summary>
 public partial class GradientCheckTests

@@ -6,7 +6,7 @@ using NUnit.Framework;
 namespace ArTar.Tests;
 
 /// <summary>
-/// The model against DESIGN §1 computed independently (<see cref="ReferenceModel"/>), and the mistakes it must not make:
+/// The model against docs/design.md §1 computed independently (<see cref="ReferenceModel"/>), and the mistakes it must not make:
 /// each "would fail if" test first shows that the mistaken loss differs from the right one, then that the model gives the right one.
 /// </summary>
 public class ModelTests
@@ -72,7 +72,7 @@ public class ModelTests
         double wrong = m.Reference(SmallModel.Training, new ReferenceModel.Variant(UntiedDecoder: untied)).CrossEntropy;
         Assert.That(Math.Abs(right - wrong), Is.GreaterThan(1e-4));
         Assert.That(m.Forward(SmallModel.Training).CrossEntropy, Is.EqualTo(right).Within(Tight));
-        // No separate decoder matrix exists to be trained: the arena holds exactly the canonical tensors of DESIGN §2.
+        // No separate decoder matrix exists to be trained: the arena holds exactly the canonical tensors of docs/design.md §2.
         Assert.That(m.Parameters.Specs.Select(s => s.Name), Does.Not.Contain("decoder.weight"));
     }
 
@@ -126,7 +126,7 @@ public class ModelTests
 
     /// <summary>
     /// T=2, B=1, H=2, V=3, one tanh-RNN layer, no dropout, α = 0.5, β = 0.25, carried h0 ≠ 0: the loss written out
-    /// term by term from DESIGN §1, with no loop and no code shared with the backend.
+    /// term by term from docs/design.md §1, with no loop and no code shared with the backend.
     /// </summary>
     [Test]
     public void TinyCaseWorkedOutByHand()

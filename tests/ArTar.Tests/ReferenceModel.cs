@@ -4,7 +4,7 @@ using ArTar.Models;
 namespace ArTar.Tests;
 
 /// <summary>
-/// DESIGN §1 written out naively in float64, one scalar at a time, sharing nothing with the backend but the dropout
+/// docs/design.md §1 written out naively in float64, one scalar at a time, sharing nothing with the backend but the dropout
 /// mask mapping (itself checked against Philox known answers). Its <see cref="Variant"/> flags compute the mistakes the
 /// model must not make, so a test can show that each would be caught.
 /// </summary>

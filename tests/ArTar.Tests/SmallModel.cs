@@ -19,7 +19,7 @@ internal sealed class SmallModel
         var random = new Random(seed);
         Shape = new ModelShape(cell, Vocab, Hidden, Layers);
         Parameters = (CpuParameterArena<double>)Backend.CreateParameters(Shape);
-        // Weights larger than the DESIGN init so the cells work away from their linear regime.
+        // Weights larger than the docs/design.md §1 init so the cells work away from their linear regime.
         GradientCheck.Fill(Parameters.Weights, random, 0.6);
         Model = new LanguageModel(Backend, Parameters, Batch, Steps);
         H0 = new ITensor[Layers];

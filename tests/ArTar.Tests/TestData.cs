@@ -9,7 +9,7 @@ internal static class TestData
     {
         get
         {
-            // ARTAR_DATA (CI: ../shared/data), else the data/ folder `artar data get` fills.
+            // ARTAR_DATA (CI sets it; docs/data.md), else the data/ folder `artar data get` fills.
             string? root = Environment.GetEnvironmentVariable("ARTAR_DATA");
             if (string.IsNullOrEmpty(root)) root = Path.Combine(RepoRoot, "data");
             if (!Directory.Exists(root))

@@ -12,7 +12,7 @@ internal static class Program
         ["gpu"] = ("GPU ceilings, kernels (checked, several launch configurations) and throughput vs PyTorch", GpuBench.Run),
         ["gemm"] = ("CPU GEMM on the ptb-650 shapes vs the FMA peak", GemmBench.Run),
 #if ARTAR_TORCH
-        ["torch"] = ("libtorch (TorchSharp) CPU reference: train/eval tokens/s of DESIGN §1's step", TorchReference.Run),
+        ["torch"] = ("libtorch (TorchSharp) CPU reference: train/eval tokens/s of docs/design.md §1's step", TorchReference.Run),
 #endif
     };
 

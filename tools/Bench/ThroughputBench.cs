@@ -1,5 +1,5 @@
 // Suite "throughput": tokens/s of a full training step (LanguageModel.ForwardWithLossGradients + Backward + GradientSquaredNorm +
-// ClipDecayUpdate, exactly the trainer's step, DESIGN §1) and of an evaluation step, median over repeated steps after
+// ClipDecayUpdate, exactly the trainer's step, docs/design.md §1) and of an evaluation step, median over repeated steps after
 // warm-up, on random ids from a fixed seed; beside it, in the same run, the same model and step on libtorch (CPU) or
 // PyTorch with cuDNN (GPU), and ours/theirs.
 using System.Diagnostics;

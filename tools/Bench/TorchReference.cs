@@ -1,4 +1,4 @@
-// libtorch (TorchSharp, CPU) reference for training throughput: the exact model and training step of DESIGN §1,
+// libtorch (TorchSharp, CPU) reference for training throughput: the exact model and training step of docs/design.md §1,
 // built from stock torch ops, timed as tokens/s of a full training step and of an evaluation step.
 using System.Diagnostics;
 using System.Globalization;
@@ -63,7 +63,7 @@ public static class TorchReference
         double coresBusy = (process.TotalProcessorTime - cpuStart).TotalMilliseconds / trainMs.Sum();
         ReferenceModel.Dispose(state);
 
-        state = model.ZeroState(E);  // evaluation starts from a zero state (DESIGN §1)
+        state = model.ZeroState(E);  // evaluation starts from a zero state (docs/design.md §1)
         var evalMs = new List<double>();
         for (int k = 0; k < warmup + evalSteps; k++)
         {
@@ -88,7 +88,7 @@ public static class TorchReference
     }
 
     /// <summary>
-    /// DESIGN §1 in torch ops: tied embedding/decoder E (V×H), one torch RNN module per layer so that the
+    /// docs/design.md §1 in torch ops: tied embedding/decoder E (V×H), one torch RNN module per layer so that the
     /// between-layer dropout is ours (dph, not variational), input and output dropout dp, AR and TAR on the last layer.
     /// </summary>
     private sealed class ReferenceModel : IDisposable
@@ -104,7 +104,7 @@ public static class TorchReference
             int H = c.Hidden;
             _encoder = new Parameter(torch.empty(vocab, H).uniform_(-0.1, 0.1));
             _decoderBias = new Parameter(torch.zeros(vocab));
-            // torch's default RNN init is U(-1/√H, 1/√H) for every weight and bias, as DESIGN §1 asks.
+            // torch's default RNN init is U(-1/√H, 1/√H) for every weight and bias, as docs/design.md §1 asks.
             _layers = Enumerable.Range(0, c.Layers).Select(nn.Module (_) => c.Model switch
             {
                 CellType.Lstm => nn.LSTM(H, H),

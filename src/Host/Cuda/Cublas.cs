@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace ArTar.Cuda;
 
 // cuBLAS v2 (libcublas.so.13, or .so.12), 1:1 with cublas_api.h under the exported names (cublasCreate → cublasCreate_v2 …;
-// cuda-interop.md §3.2). Matrices are column-major; device pointers are CUdeviceptr (ulong); alpha/beta are host
+// cublas_v2.h). Matrices are column-major; device pointers are CUdeviceptr (ulong); alpha/beta are host
 // pointers (CUBLAS_POINTER_MODE_HOST, the default). No logic here.
 public static unsafe partial class Cublas
 {
@@ -18,7 +18,7 @@ public static unsafe partial class Cublas
     [LibraryImport(Library)] public static partial nuint cublasGetCudartVersion();
     [LibraryImport(Library)] public static partial nint cublasGetStatusName(CublasStatus status);
     [LibraryImport(Library)] public static partial nint cublasGetStatusString(CublasStatus status);
-    /// <summary>Resets the workspace to the default pool: call <see cref="cublasSetWorkspace_v2"/> after it (cuda-interop.md §5.8).</summary>
+    /// <summary>Resets the workspace to the default pool: call <see cref="cublasSetWorkspace_v2"/> after it (cuBLAS's cublasSetStream; docs/cuda.md §7).</summary>
     [LibraryImport(Library)] public static partial CublasStatus cublasSetStream_v2(CublasHandle handle, CudaStream streamId);
     [LibraryImport(Library)] public static partial CublasStatus cublasSetWorkspace_v2(CublasHandle handle, ulong workspace, nuint workspaceSizeInBytes);
     [LibraryImport(Library)] public static partial CublasStatus cublasSetMathMode(CublasHandle handle, CublasMath mode);
@@ -54,7 +54,7 @@ public enum CublasPointerMode
     CUBLAS_POINTER_MODE_DEVICE = 1,
 }
 
-/// <summary><c>cublasMath_t</c>. DEFAULT keeps FP32 exact; TF32_TENSOR_OP opts FP32 GEMMs into TF32 (DESIGN §6 parity note).</summary>
+/// <summary><c>cublasMath_t</c>. DEFAULT keeps FP32 exact; TF32_TENSOR_OP opts FP32 GEMMs into TF32 (docs/design.md §6 parity note).</summary>
 public enum CublasMath
 {
     CUBLAS_DEFAULT_MATH = 0,

@@ -3,7 +3,7 @@ using static ArTar.Cuda.KernelParameterKind;
 
 namespace ArTar.Cuda;
 
-/// <summary>kernels/artar_regularization.cu — fused AR and TAR losses and gradients (CpuBackend.ActivationRegularization / TemporalActivationRegularization).</summary>
+/// <summary>kernels/artar_regularization.cu — fused AR and TAR losses and gradients (<see cref="ArTar.Cpu.CpuBackend{T}.ArTarRegularization"/>).</summary>
 public static class ArTarRegularizationKernels
 {
     public const string Module = "artar_regularization";

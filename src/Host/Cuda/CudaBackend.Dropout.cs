@@ -3,7 +3,7 @@ using static ArTar.Cuda.KernelParameterKind;
 
 namespace ArTar.Cuda;
 
-/// <summary>kernels/dropout.cu — Philox4x32-10 dropout masks, the HELPERS.md contract (CpuBackend.DropoutForward/Backward).</summary>
+/// <summary>kernels/dropout.cu — Philox4x32-10 dropout masks, the docs/backend.md contract (CpuBackend.DropoutForward/Backward).</summary>
 public static class DropoutKernels
 {
     public const string Module = "dropout";

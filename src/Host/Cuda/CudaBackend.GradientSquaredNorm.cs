@@ -3,7 +3,7 @@ using static ArTar.Cuda.KernelParameterKind;
 
 namespace ArTar.Cuda;
 
-/// <summary>kernels/gradient_squared_norm.cu — ‖g‖² over the flat gradient arena, two deterministic stages (CpuBackend.SquaredNorm).</summary>
+/// <summary>kernels/gradient_squared_norm.cu — ‖g‖² over the flat gradient arena, two deterministic stages (<see cref="ArTar.Cpu.CpuBackend{T}.GradientSquaredNorm"/>).</summary>
 public static class GradientSquaredNormKernels
 {
     public const string Module = "gradient_squared_norm";

@@ -97,7 +97,7 @@ public sealed unsafe partial class CudaBackend
         ulong dc = dc0 is null ? 0 : Floats(dc0).Pointer;
         ulong zero = r.ZeroState.Pointer;
         r.HasForward = false;
-        // Data first, then weights: the weight gradient reads what the data pass leaves in the reserve (cuda-interop.md §4.7).
+        // Data first, then weights: the weight gradient reads what the data pass leaves in the reserve (cudnn_adv.h cudnnRNNBackwardWeights_v8; docs/cuda.md §7).
         CudaStatus.Check(Cudnn.cudnnRNNBackwardData_v8(_dnn, r.Descriptor, r.SequenceLengths.Pointer,
             r.YDescriptor, r.Y, dys.Pointer, r.XDescriptor, dxs.Pointer,
             r.HDescriptor, r.H0, zero, dh.Pointer, r.CDescriptor, r.C0, lstm ? zero : 0, dc,

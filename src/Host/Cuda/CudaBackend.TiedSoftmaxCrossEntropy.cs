@@ -28,7 +28,7 @@ public sealed unsafe partial class CudaBackend
         CheckTokens(y, rows, vocab);
         var rowLoss = RowLoss(rows);
 
-        // z = o·Eᵀ (row-major [rows,V]; cuda-interop.md §3.3 "forward Y = X·Wᵀ" with W = E [V,H]).
+        // z = o·Eᵀ (row-major [rows,V]; docs/cuda.md §7: Y = X·Wᵀ with W = E [V,H]).
         Sgemm(CublasOperation.CUBLAS_OP_T, CublasOperation.CUBLAS_OP_N, vocab, rows, hidden, 1f, e.Pointer, hidden, os.Pointer, hidden, 0f, z.Pointer, vocab);
         uint block = Blocks.SoftmaxCrossEntropy != 0 ? Blocks.SoftmaxCrossEntropy : vocab >= 4096 ? 1024u : Threads;
         Launch(TiedSoftmaxCrossEntropyKernels.SoftmaxCrossEntropy, (uint)rows, block, KernelArgument.Pointer(z.Pointer), KernelArgument.Pointer(rowLoss.Pointer),

@@ -4,7 +4,7 @@ using ArTar.Backends;
 namespace ArTar.Cuda;
 
 /// <summary>
-/// The GPU backend (DESIGN §4; docs/cuda.md §6): float32 device buffers, the device's primary context made current on the
+/// The GPU backend (docs/design.md §4; docs/cuda.md §6): float32 device buffers, the device's primary context made current on the
 /// calling thread and shared with cuBLAS and cuDNN, ONE stream for every kernel, copy and library call. Each op is one of
 /// our kernels (kernels/*.cu), cuBLAS GEMMs (the tied decoder) or one cuDNN v8 call per layer (the recurrent layers,
 /// FP32 with FMA math: no TF32). Nothing waits for the device inside a step except reading the losses back:
@@ -36,7 +36,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         Probe = CudaAvailability.Probe(ordinal);
         if (!Probe.Available) throw new InvalidOperationException(Probe.ToString());
         CudaStatus.Check(CudaDriver.cuDeviceGet(out int device, ordinal));
-        // Primary context, current before cuBLAS and cuDNN are created: they run on whatever context is current (cuda-interop.md §3.1).
+        // Primary context, current before cuBLAS and cuDNN are created: they run on whatever context is current (CUDA Runtime API; docs/cuda.md §7).
         _context = CudaContext.RetainPrimary(device);
         CudaStatus.Check(CudaDriver.cuDeviceGetAttribute(out int sms, CuDeviceAttribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device));
         _multiprocessors = (uint)Math.Max(1, sms);
@@ -49,7 +49,7 @@ public sealed unsafe partial class CudaBackend : IBackend
 
         CudaStatus.Check(Cudnn.cudnnCreate(out _dnn));
         CudaStatus.Check(Cudnn.cudnnSetStream(_dnn, _stream));
-        // cuDNN's own dropout is off (p = 0, no states): ours runs between the layers so masks equal the CPU's (DESIGN §4).
+        // cuDNN's own dropout is off (p = 0, no states): ours runs between the layers so masks equal the CPU's (docs/design.md §4).
         _noDropout = NoDropout(_dnn);
 
         _kernels.LoadAll();
@@ -240,7 +240,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     private void Enter()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _context.MakeCurrent();   // .NET may have moved us to another OS thread (cuda-interop.md §3.1, §5.9)
+        _context.MakeCurrent();   // .NET may have moved us to another OS thread (cuda.h cuCtxSetCurrent; docs/cuda.md §7)
     }
 
     private CudaTensor NewTensor(long length, bool tokens)
@@ -286,7 +286,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         return (long)((address - space) / sizeof(float));
     }
 
-    // cudnnGetRNNWeightParams describes a block as 3-D {1, rows, columns}, read row-major (cuda-interop.md §4.5); any other
+    // cudnnGetRNNWeightParams describes a block as 3-D {1, rows, columns}, read row-major (cudnn_adv.h; docs/cuda.md §7); any other
     // description is taken as `rows` = H rows of count/H (the mapping then checks the columns against the documented shape).
     private static (int Rows, int Columns) MatrixShape(CudnnTensorDescriptor descriptor, int hidden)
     {

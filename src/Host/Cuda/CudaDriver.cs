@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace ArTar.Cuda;
 
 // The CUDA driver API (libcuda.so.1), 1:1 with cuda.h. Every method is named by the symbol it binds: the
-// exported _v2 names, never the unsuffixed legacy 32-bit ABI (cuda-interop.md §2.1, §5.1). No logic here.
+// exported _v2 names, never the unsuffixed legacy 32-bit ABI (cuda.h, its _v2 #defines). No logic here.
 // CUdeviceptr = ulong, CUdevice = int, unowned handles (CUfunction) = nint.
 public static unsafe partial class CudaDriver
 {
@@ -61,7 +61,7 @@ public static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial CuResult cuEventCreate(out CudaEvent phEvent, CuEventFlags Flags);
     [LibraryImport(Library)] public static partial CuResult cuEventRecord(CudaEvent hEvent, CudaStream hStream);
     [LibraryImport(Library)] public static partial CuResult cuEventSynchronize(CudaEvent hEvent);
-    /// <summary>The only name in CUDA 13 headers; older drivers export only <see cref="cuEventElapsedTime"/> (cuda-interop.md §5.17).</summary>
+    /// <summary>The only name in CUDA 13 headers; older drivers export only <see cref="cuEventElapsedTime"/> (docs/cuda.md §7).</summary>
     [LibraryImport(Library)] public static partial CuResult cuEventElapsedTime_v2(out float pMilliseconds, CudaEvent hStart, CudaEvent hEnd);
     [LibraryImport(Library)] public static partial CuResult cuEventElapsedTime(out float pMilliseconds, CudaEvent hStart, CudaEvent hEnd);
     [LibraryImport(Library)] public static partial CuResult cuEventDestroy_v2(nint hEvent);

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace ArTar.Cuda;
 
 /// <summary>
-/// The device's primary context, retained, shared with cuBLAS and cuDNN (DESIGN §4; cuda-interop.md §3.1).
+/// The device's primary context, retained, shared with cuBLAS and cuDNN (docs/design.md §4; cuda.h cuDevicePrimaryCtxRetain).
 /// Retaining does not make it current: call <see cref="MakeCurrent"/> on every thread that issues CUDA calls.
 /// </summary>
 public sealed class CudaContext : SafeHandle

@@ -3,7 +3,7 @@ using ArTar.Backends;
 namespace ArTar.Cuda;
 
 /// <summary>
-/// The CUDA arena (DESIGN §4, docs/cuda.md §6): one device buffer for every parameter and a twin for the gradients, laid
+/// The CUDA arena (docs/design.md §4, docs/cuda.md §6): one device buffer for every parameter and a twin for the gradients, laid
 /// out by <see cref="CudaArenaLayout"/> — encoder.weight, decoder.bias, then each layer's cuDNN weight space, 256-byte
 /// aligned, padding zero. The RNN tensors are wherever cuDNN's <c>cudnnGetRNNWeightParams</c> puts them, mapped to
 /// their canonical names by <see cref="CudnnWeightMapping"/>; Read/Write gather and scatter per piece, so they work

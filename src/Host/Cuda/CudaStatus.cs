@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 
 namespace ArTar.Cuda;
 
-/// <summary><c>CUresult</c> (cuda.h; cuda-interop.md §2.3), the subset a trainer meets. Other codes are named by the driver.</summary>
+/// <summary><c>CUresult</c> (cuda.h), the subset a trainer meets. Other codes are named by the driver.</summary>
 public enum CuResult
 {
     CUDA_SUCCESS = 0,
@@ -34,7 +34,7 @@ public enum CuResult
     CUDA_ERROR_UNKNOWN = 999,
 }
 
-/// <summary><c>cublasStatus_t</c> (cublas_api.h; cuda-interop.md §3.2).</summary>
+/// <summary><c>cublasStatus_t</c> (cublas_api.h).</summary>
 public enum CublasStatus
 {
     CUBLAS_STATUS_SUCCESS = 0,
@@ -49,7 +49,7 @@ public enum CublasStatus
     CUBLAS_STATUS_LICENSE_ERROR = 16,
 }
 
-/// <summary><c>cudnnStatus_t</c>, cuDNN 9 values — 1000-based, not cuDNN 8's 0..13 (cudnn_graph.h; cuda-interop.md §4.1).</summary>
+/// <summary><c>cudnnStatus_t</c>, cuDNN 9 values — 1000-based, not cuDNN 8's 0..13 (cudnn_graph.h).</summary>
 public enum CudnnStatus
 {
     CUDNN_STATUS_SUCCESS = 0,
@@ -163,7 +163,7 @@ public static class CudaStatus
         return callee[(callee.LastIndexOf('.') + 1)..].Trim();
     }
 
-    // Library-supplied names are static C strings: read, never freed (cuda-interop.md §5.10). Never throws.
+    // Library-supplied names are static C strings: read, never freed (cuda.h cuGetErrorName, cublas_api.h cublasGetStatusString, cudnn_graph.h cudnnGetErrorString). Never throws.
     private static string? AskLibrary(Func<nint> get)
     {
         try

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace ArTar.Cuda;
 
 // cuDNN 9 (libcudnn.so.9, the shim that loads libcudnn_*.so.9 beside it): handle, tensor / dropout / RNN / RNN-data
-// descriptors and the v8 RNN API — the pre-v8 RNN calls no longer exist in cuDNN 9 (cuda-interop.md §4; DESIGN §4).
+// descriptors and the v8 RNN API — the pre-v8 RNN calls no longer exist in cuDNN 9 (cudnn_adv.h of cuDNN 9; docs/design.md §4).
 // 1:1 with cudnn_graph.h, cudnn_ops.h, cudnn_adv.h. Device pointers are CUdeviceptr (ulong). No logic here.
 public static unsafe partial class Cudnn
 {
@@ -91,7 +91,7 @@ public enum CudnnDataType
     CUDNN_DATA_BFLOAT16 = 9,
 }
 
-/// <summary><c>cudnnMathType_t</c>. FP32 RNNs: DEFAULT (TF32 allowed on sm_80+) or FMA (strict); never TENSOR_OP (cuda-interop.md §5.6).</summary>
+/// <summary><c>cudnnMathType_t</c>. FP32 RNNs: DEFAULT (TF32 allowed on sm_80+) or FMA (strict); never TENSOR_OP (cudnn_graph.h; docs/cuda.md §7).</summary>
 public enum CudnnMathType
 {
     CUDNN_DEFAULT_MATH = 0,
@@ -125,7 +125,7 @@ public enum CudnnRnnMode
     CUDNN_GRU = 3,
 }
 
-/// <summary><c>cudnnRNNBiasMode_t</c>. DOUBLE_BIAS is 2 (NVIDIA's sample CLI numbers differ; cuda-interop.md §5.11).</summary>
+/// <summary><c>cudnnRNNBiasMode_t</c>. DOUBLE_BIAS is 2 (cudnn_adv.h; NVIDIA's sample CLI numbers differ).</summary>
 public enum CudnnRnnBiasMode
 {
     CUDNN_RNN_NO_BIAS = 0,

@@ -3,21 +3,21 @@ using ArTar.Backends;
 namespace ArTar.Cuda;
 
 /// <summary>One matrix and its bias in a layer's cuDNN weight space, as <c>cudnnGetRNNWeightParams</c> reports them:
-/// element offsets from the start of that weight space, the matrix read row-major as Rows × Columns (cuda-interop.md §4.5).</summary>
+/// element offsets from the start of that weight space, the matrix read row-major as Rows × Columns (cudnn_adv.h; docs/cuda.md §7).</summary>
 public readonly record struct CudnnLinearLayer(int LinLayerId, long MatrixOffset, int Rows, int Columns, long BiasOffset, int BiasLength);
 
 /// <summary>canonical[CanonicalOffset ..+Length) lives at arena[ArenaOffset ..+Length) (element offsets, float32).</summary>
 public readonly record struct WeightPiece(long CanonicalOffset, long ArenaOffset, long Length);
 
 /// <summary>
-/// The map between the canonical PyTorch tensors of one layer (DESIGN §2: weight_ih [G·H, in], weight_hh [G·H, H],
+/// The map between the canonical PyTorch tensors of one layer (docs/design.md §2: weight_ih [G·H, in], weight_hh [G·H, H],
 /// bias_ih [G·H], bias_hh [G·H], gate blocks of H rows) and cuDNN's per-linLayerID matrices and biases. A pure function
 /// of the table cuDNN answers, so it is unit-tested on the host.
 /// </summary>
 public static class CudnnWeightMapping
 {
     /// <summary>
-    /// cuDNN's linLayerID of canonical gate <paramref name="gate"/> (cuda-interop.md §4.5): input-side IDs 0..G−1, recurrent
+    /// cuDNN's linLayerID of canonical gate <paramref name="gate"/> (cudnn_adv.h cudnnGetRNNWeightParams; docs/cuda.md §7): input-side IDs 0..G−1, recurrent
     /// G..2G−1. LSTM 0 i, 1 f, 2 c′ (= g), 3 o — PyTorch's i,f,g,o; GRU 0 r, 1 z, 2 h′ (= n) — PyTorch's r,z,n (not the
     /// order of cuDNN's equation listing, which is not the ID order); tanh RNN 0. So the gate order is the identity.
     /// </summary>
@@ -107,8 +107,8 @@ public static class CudnnWeightMapping
 }
 
 /// <summary>
-/// The CUDA arena's layout (DESIGN §4): encoder.weight at 0, decoder.bias and then each layer's cuDNN weight space at
-/// offsets aligned to <see cref="AlignmentElements"/> floats (256 bytes, cuda-interop.md §5.14); padding stays zero.
+/// The CUDA arena's layout (docs/design.md §4): encoder.weight at 0, decoder.bias and then each layer's cuDNN weight space at
+/// offsets aligned to <see cref="AlignmentElements"/> floats (256 bytes, docs/cuda.md §7); padding stays zero.
 /// Element offsets, float32. Pure: unit-tested on the host.
 /// </summary>
 public sealed record CudaArenaLayout(long EncoderOffset, long DecoderOffset, long[] LayerOffsets, long[] LayerElements, long Total)

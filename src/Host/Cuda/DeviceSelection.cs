@@ -8,7 +8,7 @@ namespace ArTar.Cuda;
 public sealed class DeviceException(string message) : Exception(message);
 
 /// <summary>
-/// <c>--device auto | cpu | cuda</c> (DESIGN §4): the backend a run trains on. auto takes the GPU when the probe says yes
+/// <c>--device auto | cpu | cuda</c> (docs/design.md §4): the backend a run trains on. auto takes the GPU when the probe says yes
 /// and the backend starts, else the CPU with one notice line; cuda takes the GPU or fails with a <see cref="DeviceException"/>.
 /// </summary>
 public static class DeviceSelection

@@ -22,7 +22,7 @@ public static class PtxModules
         return reader.ReadToEnd();
     }
 
-    /// <summary>The module's PTX with the terminating NUL that cuModuleLoadData requires (cuda-interop.md §2.4).</summary>
+    /// <summary>The module's PTX with the terminating NUL that cuModuleLoadData requires (cuda.h).</summary>
     public static byte[] ReadImage(string module)
     {
         using var stream = Open(module);

@@ -1,9 +1,9 @@
 namespace ArTar.Backends;
 
 /// <summary>
-/// Every parameter of a model in one flat buffer and every gradient in a twin of the same layout (DESIGN §4),
+/// Every parameter of a model in one flat buffer and every gradient in a twin of the same layout (docs/design.md §4),
 /// so the gradient norm and clip-decay-update are one pass each. The layout (order, alignment, padding)
-/// is the backend's business; callers reach parameters only through their canonical names (DESIGN §2).
+/// is the backend's business; callers reach parameters only through their canonical names (docs/design.md §2).
 /// Padding, if any, is kept at zero in both buffers.
 /// </summary>
 public interface IParameterArena : IDisposable

@@ -3,14 +3,14 @@ namespace ArTar.Backends;
 /// <summary>The shape of a language model: cell, vocabulary V, hidden size H (= embedding size, tied), layers L.</summary>
 public readonly record struct ModelShape(CellType Cell, int Vocab, int Hidden, int Layers)
 {
-    /// <summary>G of DESIGN §2.</summary>
+    /// <summary>G of docs/design.md §2.</summary>
     public int Gates => Cell.Gates();
 
     /// <summary>Width of the input of layer <paramref name="layer"/> (0-based): H for every layer, the embedding being H wide.</summary>
     public int LayerInput(int layer) => Hidden;
 
     /// <summary>
-    /// The parameters under their canonical names and shapes (DESIGN §2, PyTorch word_language_model
+    /// The parameters under their canonical names and shapes (docs/design.md §2, PyTorch word_language_model
     /// <c>RNNModel.state_dict()</c>), in canonical order. There is no <c>decoder.weight</c>: the decoder is tied to the encoder.
     /// </summary>
     public IReadOnlyList<ParameterSpec> Parameters()

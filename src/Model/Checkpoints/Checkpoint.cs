@@ -34,7 +34,7 @@ public sealed record CheckpointMetadata
 }
 
 /// <summary>
-/// A model's parameters in a safetensors file under PyTorch word_language_model's names (DESIGN §2), with
+/// A model's parameters in a safetensors file under PyTorch word_language_model's names (docs/design.md §2), with
 /// <see cref="CheckpointMetadata"/>. Only encoder.weight is stored for the tied decoder; see docs/checkpoints.md.
 /// </summary>
 public sealed class Checkpoint
@@ -137,7 +137,7 @@ public sealed class Checkpoint
             // A file that also holds the tied decoder weight (e.g. re-saved from PyTorch) is fine if it is truly tied.
             if (!byName.TryGetValue("encoder.weight", out NamedTensor? encoder) || !decoder.Shape.SequenceEqual(encoder.Shape)
                 || !decoder.Data.AsSpan().SequenceEqual(encoder.Data))
-                throw new CheckpointException(path, "decoder.weight differs from encoder.weight, but ArTar ties them (DESIGN §2)");
+                throw new CheckpointException(path, "decoder.weight differs from encoder.weight, but ArTar ties them (docs/design.md §2)");
         }
         var state = byName.Values.Where(t => t.Name.StartsWith(StatePrefix, StringComparison.Ordinal)).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         foreach (NamedTensor t in state) byName.Remove(t.Name);

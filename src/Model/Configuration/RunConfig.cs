@@ -8,7 +8,7 @@ namespace ArTar.Configuration;
 public sealed class ConfigException(string message) : Exception(message);
 
 /// <summary>
-/// Every hyperparameter of the paper under the paper's names (section 3; DESIGN §1), plus a few run settings.
+/// Every hyperparameter of the paper under the paper's names (section 3; docs/design.md §1), plus a few run settings.
 /// Loaded strictly: an unknown key, a wrong type or an out-of-range value is a <see cref="ConfigException"/>.
 /// </summary>
 public sealed record RunConfig
@@ -25,7 +25,7 @@ public sealed record RunConfig
     /// <summary>β, the TAR coefficient (mean of squared differences of the undropped last layer).</summary>
     public double Beta { get; init; }
     public double Lr { get; init; } = 20;
-    /// <summary>Global gradient-norm clip; 0.25 rather than the paper's 10, see DESIGN §1.</summary>
+    /// <summary>Global gradient-norm clip; 0.25 rather than the paper's 10, see docs/design.md §1.</summary>
     public double Clip { get; init; } = 0.25;
     public double Wdecay { get; init; } = 1e-7;
     public int Epochs { get; init; } = 80;

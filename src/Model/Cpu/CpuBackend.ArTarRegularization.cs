@@ -18,7 +18,7 @@ public sealed partial class CpuBackend<T>
         var os = Data(o)[..n];
         var hs = Data(h)[..n];
 
-        // AR, DESIGN §1: α·mean(o²) on the dropped output; d/do = 2α·o/n.
+        // AR, docs/design.md §1: α·mean(o²) on the dropped output; d/do = 2α·o/n.
         double ar = alpha == 0.0 ? 0.0 : alpha * SumOfSquares(os) / n;
         if (dO is not null && alpha != 0.0)
         {
@@ -26,7 +26,7 @@ public sealed partial class CpuBackend<T>
             TensorPrimitives.MultiplyAdd(os, T.CreateTruncating(2.0 * alpha / n), d, d);
         }
 
-        // TAR, DESIGN §1: β·mean((h[t+1]−h[t])²) over the window only (t = 0..T-2), on the undropped last layer.
+        // TAR, docs/design.md §1: β·mean((h[t+1]−h[t])²) over the window only (t = 0..T-2), on the undropped last layer.
         double tar = 0.0;
         if (beta != 0.0 && m > 0)
         {

@@ -4,7 +4,7 @@ using ArTar.Backends;
 
 namespace ArTar.Cpu;
 
-// The recurrent layer of DESIGN §1 for all three cells: one code path, the cell only in the pointwise step.
+// The recurrent layer of docs/design.md §1 for all three cells: one code path, the cell only in the pointwise step.
 // The input projection x·W_ihᵀ + b_ih is one GEMM over the whole window; only h·W_hhᵀ + b_hh runs step by step.
 public sealed partial class CpuBackend<T>
 {
@@ -155,7 +155,7 @@ public sealed partial class CpuBackend<T>
         }
     }
 
-    // One step of the cell (DESIGN §1), batch rows of [G·H] pre-activations, left holding the activated gates: for an
+    // One step of the cell (docs/design.md §1), batch rows of [G·H] pre-activations, left holding the activated gates: for an
     // LSTM and a tanh RNN gates holds the whole sum x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh; for a GRU x·W_ihᵀ + b_ih, and
     // hg = h·W_hhᵀ + b_hh.
     private static void CellForward(CellType cell, Span<T> gates, Span<T> hg, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> cPrev,

@@ -65,7 +65,7 @@ public sealed class Vocabulary
     }
 }
 
-/// <summary>The three splits of a corpus as token ids, each line's words followed by &lt;eos&gt; (DESIGN §1).</summary>
+/// <summary>The three splits of a corpus as token ids, each line's words followed by &lt;eos&gt; (docs/design.md §1).</summary>
 public sealed class Corpus
 {
     /// <summary>

@@ -11,7 +11,7 @@ public sealed record CorpusFile(string Corpus, string Split, Uri Url, string Md5
 }
 
 /// <summary>
-/// The corpora of the paper and their public sources (shared/data/README.md, docs/data.md).
+/// The corpora of the paper and their public sources (docs/data.md).
 /// The md5s are those of the published files; a download must match them byte for byte.
 /// </summary>
 public static class CorpusSources

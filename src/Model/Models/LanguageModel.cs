@@ -3,7 +3,7 @@ using ArTar.Backends;
 namespace ArTar.Models;
 
 /// <summary>
-/// The language model of DESIGN §1 over any backend, for one batch size: embedding → input dropout → L recurrent
+/// The language model of docs/design.md §1 over any backend, for one batch size: embedding → input dropout → L recurrent
 /// layers with dropout between them → output dropout → tied decoder; AR on the dropped output, TAR on the undropped
 /// last layer. It owns the activations of one window (up to <see cref="MaxSteps"/> × <see cref="Batch"/>) and the hidden
 /// state carried from window to window; the parameters belong to the arena, which models of other batch sizes
@@ -86,7 +86,7 @@ public sealed class LanguageModel : IDisposable
     /// </summary>
     public ITensor Output { get; private set; } = null!;
 
-    /// <summary>Zero state: the start of an epoch and of an evaluation (DESIGN §1).</summary>
+    /// <summary>Zero state: the start of an epoch and of an evaluation (docs/design.md §1).</summary>
     public void ResetState()
     {
         for (int l = 0; l < Shape.Layers; l++)

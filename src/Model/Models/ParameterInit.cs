@@ -3,7 +3,7 @@ using ArTar.Backends;
 namespace ArTar.Models;
 
 /// <summary>
-/// Initialisation of DESIGN §1: E ~ U(−0.1, 0.1), decoder bias 0, every RNN weight and bias ~ U(−1/√H, 1/√H).
+/// Initialisation of docs/design.md §1: E ~ U(−0.1, 0.1), decoder bias 0, every RNN weight and bias ~ U(−1/√H, 1/√H).
 /// Uniforms come from Philox4x32-10 keyed by the seed, counter (i/4, tensor index, 0, 0xFFFFFFFF) — the last word
 /// is no dropout site — so an initialisation is a pure function of (seed, shape).
 /// </summary>

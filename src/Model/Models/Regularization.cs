@@ -1,7 +1,7 @@
 namespace ArTar.Models;
 
 /// <summary>
-/// The training-time regularisers of DESIGN §1 and the paper's section 3: <see cref="Dropout"/> on the embedding and the
+/// The training-time regularisers of docs/design.md §1 and the paper's section 3: <see cref="Dropout"/> on the embedding and the
 /// output (config <c>dropout</c>), <see cref="DropoutH"/> between layers (<c>dropout_h</c>), AR weight <see cref="Alpha"/>,
 /// TAR weight <see cref="Beta"/>, and the run's <see cref="Seed"/> that keys the dropout masks.
 /// </summary>

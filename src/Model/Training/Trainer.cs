@@ -20,7 +20,7 @@ public enum RunOutcome
 }
 
 /// <summary>
-/// The training loop of the paper's section 3 (DESIGN §1), read top to bottom: for each epoch, BPTT windows with the
+/// The training loop of the paper's section 3 (docs/design.md §1), read top to bottom: for each epoch, BPTT windows with the
 /// hidden state carried between them; per window forward (CE + AR + TAR), backward, global-norm clip, weight decay,
 /// SGD update; then validation, lr ÷ 4 when it did not improve, the best model kept, and at the end test perplexity
 /// of the best model. Every number a resumed run needs is in the checkpoint, so stopping and resuming repeats the
@@ -199,7 +199,7 @@ public sealed class Trainer : IDisposable
     {
         var windows = _plan.Train.Windows(_config.Bptt).ToList();
         _observer.BeginEpoch(_state.Epoch + 1, _config.Epochs, windows.Count);
-        if (_state.Window == 0) _train.ResetState();   // DESIGN §1: zero state at the start of each epoch
+        if (_state.Window == 0) _train.ResetState();   // docs/design.md §1: zero state at the start of each epoch
         var interval = new IntervalMetrics();
         for (int w = _state.Window; w < windows.Count; w++)
         {
@@ -210,7 +210,7 @@ public sealed class Trainer : IDisposable
             _plan.Train.Inputs(window, _inputs.AsSpan(0, rows));
             _plan.Train.Targets(window, _targets.AsSpan(0, rows));
 
-            // forward (CE + AR + TAR), backward, clip, weight decay, update — DESIGN §1.
+            // forward (CE + AR + TAR), backward, clip, weight decay, update — docs/design.md §1.
             var loss = _train.ForwardWithLossGradients(_inputs.AsSpan(0, rows), _targets.AsSpan(0, rows), window.Length, _regularization, _state.Step);
             if (!double.IsFinite(loss.Total))
                 throw new TrainingException(string.Create(CultureInfo.InvariantCulture,
@@ -237,7 +237,7 @@ public sealed class Trainer : IDisposable
         return true;
     }
 
-    /// <summary>Mean cross-entropy per token over a split (no dropout, no AR/TAR), state reset at the start (DESIGN §1).</summary>
+    /// <summary>Mean cross-entropy per token over a split (no dropout, no AR/TAR), state reset at the start (docs/design.md §1).</summary>
     public static double Evaluate(LanguageModel model, BatchedStream data)
     {
         model.ResetState();

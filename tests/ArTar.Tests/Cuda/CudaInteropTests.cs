@@ -5,7 +5,7 @@ using NUnit.Framework;
 
 namespace ArTar.Tests.Cuda;
 
-/// <summary>The binding layer and its error path, without a GPU (cuda-interop.md §2.1, §4.8, §5).</summary>
+/// <summary>The binding layer and its error path, without a GPU (cuda.h, cublas_api.h, cudnn_graph.h, cudnn_ops.h, cudnn_adv.h; docs/cuda.md §7).</summary>
 public class CudaInteropTests
 {
     [Test]
@@ -52,7 +52,7 @@ public class CudaInteropTests
     {
         var symbols = BoundSymbols(typeof(CudaDriver));
         Assert.That(symbols, Has.Count.GreaterThan(40));
-        Assert.That(symbols, Has.None.AnyOf(LegacyDriverSymbols), "the unsuffixed exports are the 32-bit legacy ABI (cuda-interop.md §2.1)");
+        Assert.That(symbols, Has.None.AnyOf(LegacyDriverSymbols), "the unsuffixed exports are the 32-bit legacy ABI (cuda.h)");
         Assert.That(symbols, Does.Contain("cuMemAlloc_v2").And.Contain("cuMemcpyHtoDAsync_v2").And.Contain("cuStreamDestroy_v2"));
     }
 

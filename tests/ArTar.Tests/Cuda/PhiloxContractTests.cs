@@ -5,7 +5,7 @@ namespace ArTar.Tests.Cuda;
 
 /// <summary>
 /// The GPU's dropout masks come from kernels/philox.cuh (dropout_philox, dropout_keep), the same source dropout.cu
-/// compiles. Built for the host with clang++-14 it must reproduce Random123's known answers and the HELPERS.md
+/// compiles. Built for the host with clang++-14 it must reproduce Random123's known answers and the docs/backend.md
 /// contract, transcribed independently below — so masks are checked in CI without a GPU.
 /// </summary>
 public class PhiloxContractTests
@@ -90,7 +90,7 @@ public class PhiloxContractTests
         if (p > 0) Assert.That(expected.Count(c => c == '0') / (double)n, Is.EqualTo(p).Within(0.12), "about p of the elements dropped");
     }
 
-    // HELPERS.md, word for word: key (seed, seed>>32); counter (i>>2, step, step>>32, site); word = output[i & 3].
+    // docs/backend.md, word for word: key (seed, seed>>32); counter (i>>2, step, step>>32, site); word = output[i & 3].
     internal static bool ContractKeeps(ulong seed, ulong step, uint site, long i, uint threshold)
     {
         var r = Philox((uint)(i >> 2), (uint)step, (uint)(step >> 32), site, (uint)seed, (uint)(seed >> 32));

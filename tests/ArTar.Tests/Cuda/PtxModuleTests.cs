@@ -4,7 +4,7 @@ using NUnit.Framework;
 
 namespace ArTar.Tests.Cuda;
 
-/// <summary>The embedded PTX against kernels/*.cu and the C# kernel declarations (DESIGN §4). No GPU needed.</summary>
+/// <summary>The embedded PTX against kernels/*.cu and the C# kernel declarations (docs/design.md §4). No GPU needed.</summary>
 public partial class PtxModuleTests
 {
     private static string KernelDirectory => PtxModuleTestsPaths.KernelDirectory;

@@ -6,7 +6,7 @@ namespace ArTar.Tests.Gpu;
 
 /// <summary>
 /// Whole training steps (LanguageModel: forward, backward, norm, clip-decay-update) on the GPU against the CPU float64
-/// reference from the same weights (DESIGN §6), and two GPU runs against each other, bit for bit.
+/// reference from the same weights (docs/design.md §6), and two GPU runs against each other, bit for bit.
 /// </summary>
 public class CudaTrainingStepTests : GpuTestBase
 {

@@ -6,7 +6,7 @@ namespace ArTar.Tests.Gpu;
 
 /// <summary>
 /// The map between cuDNN's linear-layer IDs and the canonical PyTorch tensors, on the host, from the table cuDNN would give
-/// (cuda-interop.md §4.5): no GPU needed. Each canonical element is traced to the exact cuDNN matrix/bias element it must land in.
+/// (cudnn_adv.h cudnnGetRNNWeightParams; docs/cuda.md §7): no GPU needed. Each canonical element is traced to the exact cuDNN matrix/bias element it must land in.
 /// </summary>
 public class CudnnWeightMappingTests
 {
@@ -55,7 +55,7 @@ public class CudnnWeightMappingTests
     [TestCase(CellType.Rnn, 0, 0)]
     public void CanonicalGateMapsToTheDocumentedLinLayerId(CellType cell, int gate, int inputId)
     {
-        // cuda-interop.md §4.5: LSTM 0 i, 1 f, 2 c' (g), 3 o; GRU 0 r, 1 z, 2 h' (n); recurrent IDs are G further on.
+        // cudnnGetRNNWeightParams's linLayerID (docs/cuda.md §7): LSTM 0 i, 1 f, 2 c' (g), 3 o; GRU 0 r, 1 z, 2 h' (n); recurrent IDs are G further on.
         Assert.That(CudnnWeightMapping.LinLayerId(cell, gate, recurrent: false), Is.EqualTo(inputId));
         Assert.That(CudnnWeightMapping.LinLayerId(cell, gate, recurrent: true), Is.EqualTo(inputId + cell.Gates()));
     }

@@ -6,7 +6,7 @@ using NUnit.Framework;
 namespace ArTar.Tests.Gpu;
 
 /// <summary>
-/// CUDA vs the CPU float64 reference (DESIGN §6): skipped with the probe's reason where there is no GPU, never passed.
+/// CUDA vs the CPU float64 reference (docs/design.md §6): skipped with the probe's reason where there is no GPU, never passed.
 /// One CudaBackend per fixture. Errors are norm-wise: ‖gpu − ref‖₂ / ‖ref‖₂ &lt; 1e-4 (float32 on the GPU, FP32 math, no TF32).
 /// </summary>
 [Category("Gpu")]

@@ -4,7 +4,7 @@ using NUnit.Framework;
 namespace ArTar.Tests.Cuda.Emulation;
 
 /// <summary>
-/// Every kernel run on CPU threads (host emulation) against a reference written here from DESIGN §1 in double,
+/// Every kernel run on CPU threads (host emulation) against a reference written here from docs/design.md §1 in double,
 /// or — where a kernel promises a float summation order — against that order exactly. Small shapes that exercise
 /// grid-stride loops, several warps, partial blocks and lengths that are not multiples of 4 or 32.
 /// </summary>
