@@ -72,7 +72,7 @@ public sealed class Checkpoint
 
     public CheckpointMetadata Metadata { get; }
 
-    /// <summary>The parameters in <see cref="ModelShape.Tensors"/> order, shapes checked.</summary>
+    /// <summary>The parameters in <see cref="ModelShape.Parameters"/> order, shapes checked.</summary>
     public IReadOnlyList<NamedTensor> Tensors { get; }
 
     /// <summary>The training-state tensors (<see cref="StatePrefix"/>), empty for a checkpoint taken at an epoch's end.</summary>

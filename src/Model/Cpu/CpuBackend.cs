@@ -6,7 +6,7 @@ namespace ArTar.Cpu;
 
 /// <summary>
 /// The reference backend: every op of <see cref="IBackend"/> in managed code, generic over the element type
-/// (float for training, double for the gradient checks). Matrix products go through <see cref="Gemm.Multiply{T}"/>;
+/// (float for training, double for the gradient checks). Matrix products go through <c>Gemm.Multiply</c>;
 /// elementwise work through TensorPrimitives (vectorised). Nothing is allocated inside an op, and nothing is cached
 /// between calls: work split over the cores is a struct (<see cref="IParts"/>), so the backend is reentrant.
 /// One op per file, named for the op (CpuBackend.Dropout.cs, CpuBackend.Rnn.cs, …), as its kernel and its CUDA launcher are.

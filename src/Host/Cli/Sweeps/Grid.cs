@@ -6,7 +6,7 @@ namespace ArTar.Cli.Sweeps;
 /// <summary>One <c>--grid key=v1,v2,…</c>: a config key and the values it takes, as typed.</summary>
 public sealed record GridAxis(string Key, IReadOnlyList<string> Values)
 {
-    /// <summary>Reads <c>key=v1,v2,…</c>; the key and each value are checked by <see cref="Check"/>, against a config.</summary>
+    /// <summary>Reads <c>key=v1,v2,…</c>; the key and each value are checked by <see cref="Grid.Check"/>, against a config.</summary>
     public static GridAxis Parse(string text)
     {
         int eq = text.IndexOf('=');
