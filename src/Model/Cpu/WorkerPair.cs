@@ -21,10 +21,15 @@ internal static unsafe class WorkerPair
     /// </summary>
     public static void Run<TBody>(int parts, TBody body) where TBody : struct, IParts
     {
-        // body is this frame's own copy and TryRun returns only when both parts have run, so its address stays valid.
+        // body is this frame's own copy on the stack, and TryRun returns only when both parts have run, so its address
+        // stays valid while the second thread reads it. No lambda may capture body in this method: the compiler would move
+        // it into a heap object, whose address the GC may change under the second thread (RunInParallel captures a copy).
         if (parts == 2 && Second is { } worker && worker.TryRun(&Invoke<TBody>, Unsafe.AsPointer(ref body), parts)) return;
-        Parallel.For(0, parts, part => body.Run(part, parts));
+        RunInParallel(parts, body);
     }
+
+    private static void RunInParallel<TBody>(int parts, TBody body) where TBody : struct, IParts =>
+        Parallel.For(0, parts, part => body.Run(part, parts));
 
     /// <summary>The same for a delegate (the GEMM's job, whose parts share one object by design).</summary>
     public static void Run(int parts, Action<int> body) => Run(parts, new DelegateParts(body));
