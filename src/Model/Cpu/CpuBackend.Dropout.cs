@@ -26,9 +26,9 @@ public sealed partial class CpuBackend<T>
     }
 
     // y (+)= keep ? x·scale : 0 — the forward and the backward are the same masked scaling.
+    // The mask was validated by OpContract.Dropout in both callers.
     private static void ApplyDropout(Span<T> x, Span<T> y, int count, DropoutMask mask, bool accumulate)
     {
-        mask.Validate();
         x = x[..count];
         y = y[..count];
         if (mask.Probability == 0.0)

@@ -1,6 +1,7 @@
 using ArTar.Backends;
 using ArTar.Cpu;
 using ArTar.Cuda;
+using ArTar.Cuda.Probe;
 using NUnit.Framework;
 
 namespace ArTar.Tests.Gpu;
@@ -37,40 +38,12 @@ public abstract class GpuTestBase
     [OneTimeTearDown]
     public void StopGpu() => Gpu?.Dispose();
 
-    protected static float[] Random(int count, int seed, double scale = 1.0)
-    {
-        var rng = new Random(seed);
-        var values = new float[count];
-        for (int i = 0; i < count; i++) values[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
-        return values;
-    }
-
-    protected static int[] RandomTokens(int count, int vocab, int seed)
-    {
-        var rng = new Random(seed);
-        return Enumerable.Range(0, count).Select(_ => rng.Next(vocab)).ToArray();
-    }
-
-    protected static ITensor Put(IBackend backend, float[] values)
-    {
-        var t = backend.Allocate(values.Length);
-        backend.Upload(values, t);
-        return t;
-    }
-
-    protected static ITensor PutTokens(IBackend backend, int[] ids)
-    {
-        var t = backend.AllocateTokens(ids.Length);
-        backend.UploadTokens(ids, t);
-        return t;
-    }
-
-    protected static float[] Get(IBackend backend, ITensor t, long count = -1)
-    {
-        var values = new float[count < 0 ? t.Length : count];
-        backend.Download(t, values);
-        return values;
-    }
+    // The bring-up probe's own helpers: fresh random inputs and host↔backend copies.
+    protected static float[] Random(int count, int seed, double scale = 1.0) => BringUpProbe.Random(count, seed, scale);
+    protected static int[] RandomTokens(int count, int vocab, int seed) => BringUpProbe.RandomTokens(count, vocab, seed);
+    protected static ITensor Put(IBackend backend, float[] values) => BringUpProbe.Put(backend, values);
+    protected static ITensor PutTokens(IBackend backend, int[] ids) => BringUpProbe.PutTokens(backend, ids);
+    protected static float[] Get(IBackend backend, ITensor t, long count = -1) => BringUpProbe.Get(backend, t, count);
 
     /// <summary>A parameter's gradient by canonical name, on either backend.</summary>
     protected static float[] GradientOf(IBackend backend, IParameterArena arena, string name)

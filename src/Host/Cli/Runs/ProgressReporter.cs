@@ -176,7 +176,8 @@ public sealed class ProgressReporter : ITrainingObserver
         _lastLineLength = 0;
     }
 
-    private static string Ppl(double ppl) =>
+    /// <summary>A perplexity as every table of the program shows it ("inf" when not finite).</summary>
+    internal static string Ppl(double ppl) =>
         double.IsFinite(ppl) ? ppl.ToString(ppl >= 1e5 ? "0.00e+0" : "F2", CultureInfo.InvariantCulture) : "inf";
 
     private static string Rate(double perSecond) => perSecond switch
@@ -186,7 +187,8 @@ public sealed class ProgressReporter : ITrainingObserver
         _ => perSecond.ToString("F0", CultureInfo.InvariantCulture),
     };
 
-    private static string Duration(double seconds)
+    /// <summary>"m:ss" or "h:mm:ss".</summary>
+    internal static string Duration(double seconds)
     {
         var t = TimeSpan.FromSeconds(Math.Max(0, Math.Round(seconds)));
         return t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}" : $"{t.Minutes}:{t.Seconds:00}";

@@ -1,5 +1,7 @@
 using System.Globalization;
 
+using ArTar.Cli.Runs;
+
 namespace ArTar.Cli.Sweeps;
 
 /// <summary>
@@ -111,13 +113,8 @@ public sealed class SweepDisplay(TextWriter output, bool interactive, int width 
         };
     }
 
-    private static string Ppl(double ppl) =>
-        double.IsNaN(ppl) ? "-" : double.IsFinite(ppl) ? ppl.ToString(ppl >= 1e5 ? "0.00e+0" : "F2", CultureInfo.InvariantCulture) : "inf";
+    // As the progress line shows them, with "-" for a figure a member does not have yet.
+    private static string Ppl(double ppl) => double.IsNaN(ppl) ? "-" : ProgressReporter.Ppl(ppl);
 
-    private static string Duration(double seconds)
-    {
-        if (!double.IsFinite(seconds)) return "-";
-        var t = TimeSpan.FromSeconds(Math.Max(0, Math.Round(seconds)));
-        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}" : $"{t.Minutes}:{t.Seconds:00}";
-    }
+    private static string Duration(double seconds) => double.IsFinite(seconds) ? ProgressReporter.Duration(seconds) : "-";
 }

@@ -525,7 +525,8 @@ public sealed unsafe class BringUpProbe : IDisposable
         return memory;
     }
 
-    private static float[] Random(int count, int seed, double scale = 1.0)
+    // Fresh inputs and host↔backend copies of the op checks; the Gpu parity tests (GpuTestBase) use the same ones.
+    internal static float[] Random(int count, int seed, double scale = 1.0)
     {
         var rng = new Random(seed);
         var values = new float[count];
@@ -533,27 +534,27 @@ public sealed unsafe class BringUpProbe : IDisposable
         return values;
     }
 
-    private static int[] RandomTokens(int count, int vocab, int seed)
+    internal static int[] RandomTokens(int count, int vocab, int seed)
     {
         var rng = new Random(seed);
         return Enumerable.Range(0, count).Select(_ => rng.Next(vocab)).ToArray();
     }
 
-    private static ITensor Put(IBackend backend, float[] values)
+    internal static ITensor Put(IBackend backend, float[] values)
     {
         var t = backend.Allocate(values.Length);
         backend.Upload(values, t);
         return t;
     }
 
-    private static ITensor PutTokens(IBackend backend, int[] ids)
+    internal static ITensor PutTokens(IBackend backend, int[] ids)
     {
         var t = backend.AllocateTokens(ids.Length);
         backend.UploadTokens(ids, t);
         return t;
     }
 
-    private static float[] Get(IBackend backend, ITensor t, long count = -1)
+    internal static float[] Get(IBackend backend, ITensor t, long count = -1)
     {
         var values = new float[count < 0 ? t.Length : count];
         backend.Download(t, values);
